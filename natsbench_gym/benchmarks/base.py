@@ -1,0 +1,308 @@
+"""The :class:`Benchmark` interface every backend implements.
+
+A benchmark answers one question: *what are the metrics of this architecture on this dataset after
+this training budget?* -- for one architecture (:meth:`Benchmark.query`) or many at once
+(:meth:`Benchmark.query_many`). It also knows which metrics it has, their space-wide statistics
+(for the normalised metrics of the paper's Eqs. 3-8) and the official index of each architecture.
+
+Values the data lacks for a particular architecture (train accuracy exists only for topology
+architectures 0-999, for instance) are ``nan``: reported as missing, never invented. Asking for a
+metric the backend does not have at all raises :class:`~natsbench_gym.errors.MissingMetricError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from natsbench_gym.errors import InvalidArchitectureError, MissingMetricError, UnknownNameError
+from natsbench_gym.spaces import Encoding, SearchSpace
+from natsbench_gym.types import DEFAULT_LATENCY_DEVICE, Dataset, Metric, MetricStats
+
+__all__ = ["Benchmark", "ArchLike"]
+
+logger = logging.getLogger(__name__)
+
+#: An architecture: official index (int), official string, or encoding (sequence of choice ids).
+ArchLike = int | str | Sequence[int]
+
+
+class Benchmark(ABC):
+    """Metrics of the architectures of one search space.
+
+    Subclasses provide :attr:`space`, :attr:`name`, the official index order and
+    :meth:`_query_indices`; everything else (argument checking, single and vectorised queries,
+    statistics) is done here once.
+
+    Attributes:
+        space: the search space this benchmark covers.
+        name: short backend name shown in env ``info`` (``"table"``, ``"nats_bench"``, ``"live"``).
+    """
+
+    name: str = "benchmark"
+
+    def __init__(self, space: SearchSpace, index_to_code: np.ndarray | None = None) -> None:
+        self.space = space
+        if index_to_code is None:
+            index_to_code = np.arange(space.size, dtype=np.int64)
+        index_to_code = np.asarray(index_to_code, dtype=np.int64)
+        if index_to_code.shape != (space.size,) or len(np.unique(index_to_code)) != space.size:
+            raise InvalidArchitectureError(
+                f"the {space.kind.value} index order must list each of the {space.size} architectures once"
+            )
+        self._index_to_code = index_to_code
+        self._code_to_index = np.empty_like(index_to_code)
+        self._code_to_index[index_to_code] = np.arange(space.size, dtype=np.int64)
+
+    # --- what this backend has -------------------------------------------------------------
+    @property
+    def datasets(self) -> tuple[Dataset, ...]:
+        """Datasets this backend has results for."""
+        return tuple(Dataset)
+
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        """Training budgets (epochs) this backend has; the first is the default."""
+        return self.space.kind.budgets
+
+    @property
+    def default_budget(self) -> int:
+        return self.budgets[0]
+
+    @abstractmethod
+    def available_metrics(self, dataset: Dataset | str, budget: int | None = None) -> frozenset[Metric]:
+        """Metrics this backend has for ``dataset`` after ``budget`` epochs."""
+
+    @property
+    def latency_devices(self) -> tuple[str, ...]:
+        """Devices with latency measurements (empty if the backend has no latency)."""
+        return ()
+
+    @property
+    def default_latency_device(self) -> str | None:
+        devices = self.latency_devices
+        if not devices:
+            return None
+        return DEFAULT_LATENCY_DEVICE if DEFAULT_LATENCY_DEVICE in devices else devices[0]
+
+    # --- argument checking ------------------------------------------------------------------
+    def check_dataset(self, dataset: Dataset | str) -> Dataset:
+        ds = Dataset.parse(dataset)
+        if ds not in self.datasets:
+            raise UnknownNameError("dataset for this benchmark", ds.value, [d.value for d in self.datasets])
+        return ds
+
+    def check_budget(self, budget: int | None) -> int:
+        if budget is None:
+            return self.default_budget
+        if isinstance(budget, str) and budget.isdigit():
+            budget = int(budget)
+        if budget not in self.budgets:
+            raise UnknownNameError(f"{self.space.kind.value} training budget (epochs)", budget, self.budgets)
+        return int(budget)
+
+    def check_device(self, device: str | None) -> str | None:
+        if device is None:
+            return self.default_latency_device
+        if device not in self.latency_devices:
+            raise UnknownNameError("latency device", device, self.latency_devices or ["(none)"])
+        return device
+
+    def check_metrics(
+        self, metrics: Iterable[Metric | str] | None, dataset: Dataset, budget: int
+    ) -> tuple[Metric, ...]:
+        available = self.available_metrics(dataset, budget)
+        if metrics is None:
+            return tuple(m for m in Metric if m in available)
+        out = []
+        for m in metrics:
+            metric = Metric.parse(m)
+            if metric not in available:
+                raise MissingMetricError(
+                    f"the {self.name} benchmark has no {metric.value} for {self.space.kind.value} "
+                    f"architectures on {dataset.value} after {budget} epochs; it has: "
+                    f"{', '.join(sorted(x.value for x in available)) or 'nothing'}"
+                )
+            out.append(metric)
+        return tuple(out)
+
+    # --- indices ------------------------------------------------------------------------------
+    def index(self, arch: ArchLike) -> int:
+        """Official NATS-Bench index of ``arch`` (an index, string or encoding)."""
+        if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool):
+            idx = int(arch)
+            if not 0 <= idx < self.space.size:
+                raise InvalidArchitectureError(
+                    f"{self.space.kind.value} index {idx} is outside 0..{self.space.size - 1}"
+                )
+            return idx
+        return int(self._code_to_index[self.space.code(self.space.to_encoding(arch))])
+
+    def indices(self, archs: Iterable[ArchLike] | np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`index`. An int array is taken as indices, a 2-D array as encodings."""
+        if isinstance(archs, np.ndarray) and archs.dtype.kind in "iu":
+            if archs.ndim == 2:
+                return self.indices_of_encodings(archs)
+            if archs.size and (archs.min() < 0 or archs.max() >= self.space.size):
+                bad = archs[(archs < 0) | (archs >= self.space.size)][0]
+                raise InvalidArchitectureError(
+                    f"{self.space.kind.value} index {int(bad)} is outside 0..{self.space.size - 1}"
+                )
+            return archs.astype(np.int64, copy=False)
+        return np.fromiter((self.index(a) for a in archs), dtype=np.int64)
+
+    def indices_of_encodings(self, encodings: np.ndarray) -> np.ndarray:
+        """Official indices of an ``(n, num_decisions)`` array of encodings."""
+        enc = np.asarray(encodings)
+        if enc.ndim != 2 or enc.shape[1] != self.space.num_decisions:
+            raise InvalidArchitectureError(
+                f"expected an (n, {self.space.num_decisions}) array of encodings, got shape {enc.shape}"
+            )
+        if enc.size and (enc.min() < 0 or enc.max() >= self.space.num_choices):
+            raise InvalidArchitectureError(f"encodings hold choices outside 0..{self.space.num_choices - 1}")
+        return self._code_to_index[self.space.codes(enc)]
+
+    def encoding(self, index: int) -> Encoding:
+        """Encoding of the architecture with official index ``index``."""
+        return self.space.decode(int(self._index_to_code[self.index(index)]))
+
+    def encodings(self, indices: np.ndarray | None = None) -> np.ndarray:
+        """Encodings (``(n, num_decisions)``) of ``indices`` (default: the whole space, index order)."""
+        codes = self._index_to_code if indices is None else self._index_to_code[np.asarray(indices)]
+        weights = self.space._weights
+        return ((codes[:, None] // weights[None, :]) % self.space.num_choices).astype(np.int64)
+
+    def arch_str(self, arch: ArchLike) -> str:
+        """Official string of ``arch``."""
+        return self.space.format(self.encoding(self.index(arch)))
+
+    # --- queries ------------------------------------------------------------------------------
+    @abstractmethod
+    def _query_indices(
+        self, indices: np.ndarray, dataset: Dataset, budget: int, metrics: tuple[Metric, ...], device: str | None
+    ) -> dict[Metric, np.ndarray]:
+        """Return float arrays (``nan`` where missing) for already-checked arguments."""
+
+    def query(
+        self,
+        arch: ArchLike,
+        dataset: Dataset | str,
+        budget: int | None = None,
+        metrics: Iterable[Metric | str] | None = None,
+        device: str | None = None,
+    ) -> dict[Metric, float]:
+        """Metrics of one architecture.
+
+        Args:
+            arch: official index, official string or encoding.
+            dataset: ``"cifar10"``, ``"cifar100"`` or ``"ImageNet16-120"``.
+            budget: training epochs (topology: 12 or 200; size: 90); default: the first of :attr:`budgets`.
+            metrics: metrics to return; default: every metric the backend has.
+            device: latency device; default: :attr:`default_latency_device`.
+
+        Returns:
+            ``{Metric: value}``; ``nan`` where the data has no value for this architecture.
+        """
+        ds, b, ms, dev = self._resolve(dataset, budget, metrics, device)
+        return self._query_one(self.index(arch), ds, b, ms, dev)
+
+    def _query_one(
+        self, index: int, dataset: Dataset, budget: int, metrics: tuple[Metric, ...], device: str | None
+    ) -> dict[Metric, float]:
+        idx = np.array([index], dtype=np.int64)
+        return {m: float(v[0]) for m, v in self._query_indices(idx, dataset, budget, metrics, device).items()}
+
+    def _resolve(
+        self, dataset: Dataset | str, budget: int | None, metrics: Iterable[Metric | str] | None, device: str | None
+    ) -> tuple[Dataset, int, tuple[Metric, ...], str | None]:
+        """Check query arguments once per distinct combination (queries in hot loops repeat them)."""
+        if metrics is not None and not isinstance(metrics, tuple):
+            metrics = tuple(metrics)
+        key = (dataset, budget, metrics, device)
+        cache = self.__dict__.setdefault("_resolve_cache", {})
+        try:
+            return cache[key]
+        except (KeyError, TypeError):
+            pass
+        ds = self.check_dataset(dataset)
+        b = self.check_budget(budget)
+        ms = self.check_metrics(metrics, ds, b)
+        dev = self.check_device(device)
+        resolved = (ds, b, ms, dev)
+        try:
+            cache[key] = resolved
+        except TypeError:
+            pass
+        return resolved
+
+    def query_many(
+        self,
+        archs: Iterable[ArchLike] | np.ndarray | None,
+        dataset: Dataset | str,
+        budget: int | None = None,
+        metrics: Iterable[Metric | str] | None = None,
+        device: str | None = None,
+    ) -> dict[Metric, np.ndarray]:
+        """Vectorised :meth:`query`: ``{Metric: array}`` over ``archs`` (``None``: the whole space)."""
+        ds, b, ms, dev = self._resolve(dataset, budget, metrics, device)
+        idx = np.arange(self.space.size, dtype=np.int64) if archs is None else self.indices(archs)
+        return self._query_indices(idx, ds, b, ms, dev)
+
+    def stats(
+        self, metric: Metric | str, dataset: Dataset | str, budget: int | None = None, device: str | None = None
+    ) -> MetricStats:
+        """Min, max and median of ``metric`` over every architecture of the space that has a value."""
+        ds = self.check_dataset(dataset)
+        b = self.check_budget(budget)
+        (m,) = self.check_metrics([metric], ds, b)
+        dev = self.check_device(device) if m is Metric.LATENCY else None
+        return self._stats(m, ds, b, dev)
+
+    @lru_cache(maxsize=None)  # noqa: B019 - benchmarks live as long as the process
+    def _stats(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> MetricStats:
+        values = self.query_many(None, dataset, budget, [metric], device)[metric]
+        values = values[~np.isnan(values)]
+        if values.size == 0:
+            raise MissingMetricError(f"no {metric.value} values on {dataset.value} to compute statistics from")
+        return MetricStats(float(values.min()), float(values.max()), float(np.median(values)))
+
+    def seed_values(
+        self, arch: ArchLike, metric: Metric | str, dataset: Dataset | str, budget: int | None = None
+    ) -> np.ndarray:
+        """Per-seed values of an accuracy (for noisy evaluation, like NATS-Bench's ``is_random``).
+
+        Raises:
+            MissingMetricError: the backend has no per-seed results for this metric.
+        """
+        ds = self.check_dataset(dataset)
+        b = self.check_budget(budget)
+        m = Metric.parse(metric)
+        values = self._seed_values(self.index(arch), m, ds, b)
+        if values is None:
+            raise MissingMetricError(
+                f"the {self.name} benchmark has no per-seed {m.value} on {ds.value} after {b} epochs; "
+                "use noise=False, or a backend that has per-seed results"
+            )
+        return values
+
+    def has_seed_values(self, metric: Metric | str, dataset: Dataset | str, budget: int | None = None) -> bool:
+        """Whether :meth:`seed_values` works for this metric, dataset and budget."""
+        try:
+            self.seed_values(0, metric, dataset, budget)
+        except MissingMetricError:
+            return False
+        return True
+
+    def _seed_values(self, index: int, metric: Metric, dataset: Dataset, budget: int) -> np.ndarray | None:
+        return None
+
+    def describe(self) -> str:
+        """One line for logs and env ``info``."""
+        return f"{self.name} ({self.space.kind.value})"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()})"

@@ -1,0 +1,143 @@
+"""Names used everywhere: datasets, metrics, search-space kinds and space-wide statistics.
+
+Enums rather than strings, so that a typo fails loudly (``Metric.parse("valid-acc")`` raises an
+:class:`~natsbench_gym.errors.UnknownNameError` with a close match) instead of silently
+querying nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from natsbench_gym.errors import UnknownNameError
+
+__all__ = ["Dataset", "Metric", "SpaceKind", "MetricStats", "DEFAULT_LATENCY_DEVICE"]
+
+#: Latency device used when none is given: an NVIDIA GTX 1080 Ti at batch size 1 (HW-NAS-Bench /
+#: HELP measurements, CIFAR-10 input), the GPU NATS-Bench itself was built on.
+DEFAULT_LATENCY_DEVICE = "1080ti_1"
+
+
+class _ParseEnum(enum.Enum):
+    @classmethod
+    def parse(cls, value: object):
+        """Return the member for ``value`` (a member, its value or its name); raise a helpful error."""
+        if isinstance(value, cls):
+            return value
+        for member in cls:
+            if value == member.value or (isinstance(value, str) and value.upper() == member.name):
+                return member
+        raise UnknownNameError(cls._kind(), value, [m.value for m in cls])
+
+    @classmethod
+    def _kind(cls) -> str:
+        return cls.__name__.lower()
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Dataset(_ParseEnum):
+    """The three NATS-Bench image-classification datasets.
+
+    For CIFAR-10, NATS-Bench keeps two training runs: ``cifar10-valid`` (trained on the train half,
+    validated on the held-out half, the run to *search* on) and ``cifar10`` (trained on train+valid,
+    tested on the test set, the run to *report*). natsbench-gym merges them under ``CIFAR10``:
+    validation accuracy and training time come from ``cifar10-valid``, test and train accuracy from
+    ``cifar10``, exactly as NATS-Bench's authors recommend.
+    """
+
+    CIFAR10 = "cifar10"
+    CIFAR100 = "cifar100"
+    IMAGENET16_120 = "ImageNet16-120"
+
+    @property
+    def num_classes(self) -> int:
+        return {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}[self.value]
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square input images NATS-Bench trains on."""
+        return 16 if self is Dataset.IMAGENET16_120 else 32
+
+
+class Metric(_ParseEnum):
+    """Metrics a benchmark may report for one architecture.
+
+    Accuracies are percentages (0-100); FLOPs in millions; params in millions (NATS-Bench calls the
+    unit "MB"); latency in milliseconds on a device; training time in seconds of simulated GPU time.
+    """
+
+    TEST_ACCURACY = "test_accuracy"
+    VALID_ACCURACY = "valid_accuracy"
+    TRAIN_ACCURACY = "train_accuracy"
+    FLOPS = "flops"
+    PARAMS = "params"
+    LATENCY = "latency"
+    TRAIN_TIME = "train_time"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self in (Metric.TEST_ACCURACY, Metric.VALID_ACCURACY, Metric.TRAIN_ACCURACY)
+
+    @property
+    def unit(self) -> str:
+        return _UNITS[self]
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+_UNITS = {
+    Metric.TEST_ACCURACY: "%",
+    Metric.VALID_ACCURACY: "%",
+    Metric.TRAIN_ACCURACY: "%",
+    Metric.FLOPS: "MFLOPs",
+    Metric.PARAMS: "M params",
+    Metric.LATENCY: "ms",
+    Metric.TRAIN_TIME: "s",
+}
+
+
+class SpaceKind(_ParseEnum):
+    """The two NATS-Bench search spaces (``tss`` and ``sss`` in NATS-Bench's own words)."""
+
+    TOPOLOGY = "topology"
+    SIZE = "size"
+
+    @classmethod
+    def parse(cls, value: object) -> "SpaceKind":
+        aliases = {"tss": cls.TOPOLOGY, "sss": cls.SIZE}
+        if isinstance(value, str) and value.lower() in aliases:
+            return aliases[value.lower()]
+        return super().parse(value)
+
+    @property
+    def short(self) -> str:
+        """NATS-Bench's abbreviation: ``tss`` or ``sss``."""
+        return "tss" if self is SpaceKind.TOPOLOGY else "sss"
+
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        """Training budgets (epochs) NATS-Bench reports; the first is the default."""
+        return (12, 200) if self is SpaceKind.TOPOLOGY else (90,)
+
+    @property
+    def _kind_name(self) -> str:
+        return "search space"
+
+
+@dataclass(frozen=True)
+class MetricStats:
+    """Space-wide statistics of one metric (over every architecture that has a value)."""
+
+    min: float
+    max: float
+    median: float
+
+    def normalize(self, values):
+        """Map values linearly so that the space minimum is 0 and the maximum 1."""
+        span = self.max - self.min
+        return (values - self.min) / span if span > 0 else values * 0.0
