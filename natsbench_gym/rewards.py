@@ -1,0 +1,276 @@
+"""How environments and agents see a reward model: a small protocol and the built-in fixed metrics.
+
+A reward model scores architectures from their metrics; higher is better. Anything with a
+``score_many(metrics, context) -> np.ndarray`` method is one (a learned RankNet from
+``reward_models`` included; this module never imports it). A plain function of one architecture's
+metrics, ``f({Metric: value}) -> float``, is wrapped by :func:`as_reward_model`.
+
+The fixed metrics are the MONAS-style metrics of the paper (Eqs. 3-8). Every metric is first
+normalised to [0, 1] over the whole search space (:meth:`ScoringContext.normalized`) and turned into
+a *utility* (1 is best): accuracy as is, costs (latency, params, FLOPs) as ``1 - normalised``. Then:
+
+========================  =============================================================================
+name                      reward (higher is better); the loss is ``1 - reward``
+========================  =============================================================================
+``accuracy``              utility of the accuracy (Eq. 3)
+``latency``               utility of the latency on the configured device (Eq. 4)
+``params``                utility of the parameter count (Eq. 5)
+``flops``                 utility of the FLOPs
+``weighted``              mean utility over accuracy, latency, params and FLOPs -- those the backend has (Eq. 6)
+``flop_constraint``       accuracy utility if FLOPs <= threshold, else 0 (Eq. 7)
+``accuracy_constraint``   FLOPs utility if accuracy >= threshold, else 0 (Eq. 8)
+========================  =============================================================================
+
+The paper's prose and its Eqs. 7-8 disagree on the direction of the constraints (the formulas
+return the objective when the *cost exceeds* the threshold). We take the meaningful reading: Eq. 7
+wants the most accurate network among those *under* the FLOPs threshold, Eq. 8 the cheapest network
+among those *above* the accuracy threshold. Thresholds default to the space median.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from natsbench_gym.errors import MissingMetricError, UnknownNameError
+from natsbench_gym.types import Dataset, Metric, MetricStats
+
+if TYPE_CHECKING:
+    from natsbench_gym.benchmarks.base import Benchmark
+
+__all__ = [
+    "ScoringContext",
+    "BuiltinMetric",
+    "RewardModel",
+    "FixedMetric",
+    "WeightedSum",
+    "ConstrainedMetric",
+    "FunctionReward",
+    "FIXED_METRICS",
+    "make_fixed_metric",
+    "as_reward_model",
+    "utility",
+]
+
+COST_METRICS = (Metric.LATENCY, Metric.PARAMS, Metric.FLOPS)
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What a reward model needs besides the metrics: where they come from, for normalisation.
+
+    Attributes:
+        benchmark: the benchmark the metrics come from (for space-wide statistics).
+        dataset: the dataset the metrics are for.
+        budget: the training budget (epochs) of the accuracies.
+        device: the latency device.
+        accuracy_metric: the accuracy a reward optimises (validation for search, as NATS-Bench advises).
+    """
+
+    benchmark: Benchmark
+    dataset: Dataset
+    budget: int
+    device: str | None = None
+    accuracy_metric: Metric = Metric.VALID_ACCURACY
+
+    @classmethod
+    def create(cls, benchmark: Benchmark, dataset: Dataset | str, budget: int | None = None, device: str | None = None,
+               accuracy_metric: Metric | str = Metric.VALID_ACCURACY) -> ScoringContext:
+        """Build a context with every argument checked against ``benchmark``."""
+        ds = benchmark.check_dataset(dataset)
+        return cls(benchmark, ds, benchmark.check_budget(budget), benchmark.check_device(device), Metric.parse(accuracy_metric))
+
+    def stats(self, metric: Metric) -> MetricStats:
+        return self.benchmark.stats(metric, self.dataset, self.budget, self.device)
+
+    def has(self, metric: Metric) -> bool:
+        return metric in self.benchmark.available_metrics(self.dataset, self.budget) and (
+            metric is not Metric.LATENCY or self.device is not None
+        )
+
+    def normalized(self, metric: Metric, values: np.ndarray) -> np.ndarray:
+        """``values`` of ``metric`` mapped to [0, 1] by the space-wide min and max."""
+        return np.clip(self.stats(metric).normalize(np.asarray(values, dtype=np.float64)), 0.0, 1.0)
+
+    def query(self, archs, metrics: Sequence[Metric] | None = None) -> dict[Metric, np.ndarray]:
+        """Metrics of ``archs`` in this context (a convenience for agents and reward models)."""
+        return self.benchmark.query_many(archs, self.dataset, self.budget, metrics, self.device)
+
+
+def utility(metric: Metric, values: np.ndarray, context: ScoringContext) -> np.ndarray:
+    """Normalised value with 1 = best: accuracies as is, costs reversed."""
+    norm = context.normalized(metric, values)
+    return norm if metric.higher_is_better else 1.0 - norm
+
+
+@runtime_checkable
+class RewardModel(Protocol):
+    """Anything that scores architectures from their metrics (higher is better)."""
+
+    def score_many(self, metrics: Mapping[Metric, np.ndarray], context: ScoringContext) -> np.ndarray:
+        """Scores of ``n`` architectures given ``{Metric: array of n}``."""
+        ...
+
+
+class BuiltinMetric(ABC):
+    """Shared behaviour of the built-in metrics: which metrics they read, single scores, losses."""
+
+    name: str = "metric"
+
+    @abstractmethod
+    def required_metrics(self, context: ScoringContext) -> tuple[Metric, ...]:
+        """Metrics :meth:`score_many` reads in ``context``."""
+
+    @abstractmethod
+    def score_many(self, metrics: Mapping[Metric, np.ndarray], context: ScoringContext) -> np.ndarray:
+        """Rewards (higher is better) of ``n`` architectures."""
+
+    def score(self, metrics: Mapping[Metric, float], context: ScoringContext) -> float:
+        """Score of one architecture."""
+        return float(self.score_many({m: np.atleast_1d(v) for m, v in metrics.items()}, context)[0])
+
+    def loss_many(self, metrics: Mapping[Metric, np.ndarray], context: ScoringContext) -> np.ndarray:
+        """The same metric as a loss (lower is better): ``1 - reward``."""
+        return 1.0 - self.score_many(metrics, context)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def _resolve(metric: Metric, context: ScoringContext) -> Metric:
+    """The abstract "accuracy" of a metric definition means the context's accuracy metric."""
+    return context.accuracy_metric if metric is Metric.VALID_ACCURACY else metric
+
+
+def _need(metrics: Mapping[Metric, np.ndarray], metric: Metric, who: str) -> np.ndarray:
+    if metric not in metrics:
+        raise MissingMetricError(f"{who} needs {metric.value}, which the metrics given do not hold")
+    return np.asarray(metrics[metric], dtype=np.float64)
+
+
+@dataclass(frozen=True, repr=False)
+class FixedMetric(BuiltinMetric):
+    """Utility of one metric (Eqs. 3-5). ``Metric.VALID_ACCURACY`` stands for the context's accuracy."""
+
+    metric: Metric
+    name: str = ""
+
+    def required_metrics(self, context):
+        return (_resolve(self.metric, context),)
+
+    def score_many(self, metrics, context):
+        m = _resolve(self.metric, context)
+        return utility(m, _need(metrics, m, self.name or m.value), context)
+
+
+@dataclass(frozen=True, repr=False)
+class WeightedSum(BuiltinMetric):
+    """Weighted mean of utilities (Eq. 6). Metrics the backend lacks are dropped when ``skip_missing``."""
+
+    weights: Mapping[Metric, float] = field(default_factory=lambda: {Metric.VALID_ACCURACY: 1.0, Metric.LATENCY: 1.0, Metric.PARAMS: 1.0, Metric.FLOPS: 1.0})
+    name: str = "weighted"
+    skip_missing: bool = True
+
+    def _terms(self, context: ScoringContext) -> list[tuple[Metric, float]]:
+        terms = []
+        for m, w in self.weights.items():
+            rm = _resolve(Metric.parse(m), context)
+            if context.has(rm):
+                terms.append((rm, float(w)))
+            elif not self.skip_missing:
+                raise MissingMetricError(f"weighted metric needs {rm.value}, which {context.benchmark.name} lacks")
+        if not terms:
+            raise MissingMetricError(f"none of the weighted metrics {[str(m) for m in self.weights]} is available")
+        return terms
+
+    def required_metrics(self, context):
+        return tuple(m for m, _ in self._terms(context))
+
+    def score_many(self, metrics, context):
+        terms = self._terms(context)
+        total = sum(w for _, w in terms)
+        return sum(w * utility(m, _need(metrics, m, self.name), context) for m, w in terms) / total
+
+
+@dataclass(frozen=True, repr=False)
+class ConstrainedMetric(BuiltinMetric):
+    """Utility of ``objective`` where ``constrained`` satisfies its threshold, else 0 (Eqs. 7-8).
+
+    A cost (FLOPs, params, latency) satisfies it at or below ``threshold``; an accuracy at or above.
+    ``threshold`` is in the metric's own units; ``None`` means the space median.
+    """
+
+    objective: Metric
+    constrained: Metric
+    threshold: float | None = None
+    name: str = "constraint"
+
+    def required_metrics(self, context):
+        return (_resolve(self.objective, context), _resolve(self.constrained, context))
+
+    def threshold_value(self, context: ScoringContext) -> float:
+        c = _resolve(self.constrained, context)
+        return context.stats(c).median if self.threshold is None else float(self.threshold)
+
+    def score_many(self, metrics, context):
+        obj, c = self.required_metrics(context)
+        values = _need(metrics, c, self.name)
+        t = self.threshold_value(context)
+        ok = values >= t if c.higher_is_better else values <= t
+        return np.where(ok, utility(obj, _need(metrics, obj, self.name), context), 0.0)
+
+
+@dataclass(frozen=True, repr=False)
+class FunctionReward(BuiltinMetric):
+    """Wraps ``f({Metric: float}) -> float`` (one architecture at a time) as a reward model."""
+
+    fn: Callable[[Mapping[Metric, float]], float]
+    name: str = "function"
+
+    def required_metrics(self, context):
+        return tuple(m for m in Metric if context.has(m))
+
+    def score_many(self, metrics, context):
+        keys = list(metrics)
+        n = len(np.atleast_1d(metrics[keys[0]])) if keys else 0
+        return np.array([float(self.fn({k: float(np.atleast_1d(metrics[k])[i]) for k in keys})) for i in range(n)])
+
+
+#: The paper's fixed metrics by name (``h_<name>`` in the paper).
+FIXED_METRICS: dict[str, Callable[[], BuiltinMetric]] = {
+    "accuracy": lambda: FixedMetric(Metric.VALID_ACCURACY, "accuracy"),
+    "latency": lambda: FixedMetric(Metric.LATENCY, "latency"),
+    "params": lambda: FixedMetric(Metric.PARAMS, "params"),
+    "flops": lambda: FixedMetric(Metric.FLOPS, "flops"),
+    "weighted": lambda: WeightedSum(),
+    "flop_constraint": lambda: ConstrainedMetric(Metric.VALID_ACCURACY, Metric.FLOPS, name="flop_constraint"),
+    "accuracy_constraint": lambda: ConstrainedMetric(Metric.FLOPS, Metric.VALID_ACCURACY, name="accuracy_constraint"),
+}
+
+
+def make_fixed_metric(name: str) -> BuiltinMetric:
+    """Build a fixed metric by name (``"accuracy"``, ``"h_accuracy"``, ``"weighted"``, ...)."""
+    key = name[2:] if name.startswith("h_") else name
+    if key not in FIXED_METRICS:
+        raise UnknownNameError("fixed metric", name, FIXED_METRICS)
+    return FIXED_METRICS[key]()
+
+
+def as_reward_model(model: str | RewardModel | Callable[[Mapping[Metric, float]], float] | None) -> RewardModel:
+    """Accept a fixed-metric name, a reward model, or a function of one architecture's metrics."""
+    if model is None:
+        return make_fixed_metric("accuracy")
+    if isinstance(model, str):
+        return make_fixed_metric(model)
+    if isinstance(model, RewardModel):
+        return model
+    if callable(model):
+        return FunctionReward(model, getattr(model, "__name__", "function"))
+    raise TypeError(
+        f"reward_model must be a fixed-metric name ({', '.join(FIXED_METRICS)}), an object with "
+        f"score_many(metrics, context), or a function of a metrics dict; got {type(model).__name__}"
+    )
