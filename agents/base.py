@@ -1,0 +1,329 @@
+"""One interface for every search algorithm: ``agent.search(env, budget) -> SearchResult``.
+
+Agents never reach around the environment into the benchmark: to evaluate an architecture they
+``reset`` the env and ``step`` through its decisions, and read the reward and metrics from the final
+``info``. So every agent works on every backend (table, official files, live training) and with
+every reward model (fixed metric or learned RankNet) the env is given.
+
+The public :meth:`SearchAgent.search` does the bookkeeping (seeding, budget, history, callbacks) and
+calls the protected hook :meth:`SearchAgent._search`, which proposes architectures through
+:meth:`SearchAgent.evaluate` until the budget runs out (SB3's template-method pattern).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+__all__ = [
+    "Evaluation",
+    "SearchBudget",
+    "SearchResult",
+    "SearchCallback",
+    "CallbackList",
+    "TensorBoardCallback",
+    "SearchAgent",
+    "BudgetExhausted",
+    "evaluate_encoding",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class BudgetExhausted(Exception):
+    """Raised inside :meth:`SearchAgent.evaluate` when the budget is spent (caught by ``search``)."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluated architecture, as the environment reported it."""
+
+    step: int
+    arch: str
+    index: int
+    encoding: tuple[int, ...]
+    metrics: dict[str, float]
+    reward: float
+    train_time: float
+    total_train_time: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchBudget:
+    """How much a search may spend: evaluated architectures and/or simulated training seconds."""
+
+    evaluations: int | None = 100
+    train_time: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.evaluations is None and self.train_time is None:
+            raise ValueError("a SearchBudget needs evaluations=..., train_time=... or both")
+        if self.evaluations is not None and self.evaluations < 1:
+            raise ValueError(f"evaluations must be >= 1, got {self.evaluations}")
+        if self.train_time is not None and not self.train_time > 0:
+            raise ValueError(f"train_time must be > 0 seconds, got {self.train_time}")
+
+    @classmethod
+    def parse(cls, budget: SearchBudget | int | None) -> SearchBudget:
+        if isinstance(budget, SearchBudget):
+            return budget
+        if budget is None:
+            return cls()
+        if isinstance(budget, (int, np.integer)):
+            return cls(evaluations=int(budget))
+        raise TypeError(f"budget must be a SearchBudget or a number of evaluations, got {budget!r}")
+
+    def spent(self, evaluations: int, train_time: float) -> bool:
+        return (self.evaluations is not None and evaluations >= self.evaluations) or (
+            self.train_time is not None and train_time >= self.train_time
+        )
+
+
+@dataclass
+class SearchResult:
+    """Everything a search produced.
+
+    Attributes:
+        history: every evaluation in order.
+        best: the best evaluation under the search reward (first one on ties).
+        algorithm: the agent's name.
+        info: free-form extras (e.g. the learned reward model of a personalized search).
+    """
+
+    history: list[Evaluation]
+    algorithm: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> Evaluation:
+        if not self.history:
+            raise ValueError("the search evaluated no architecture")
+        return max(self.history, key=lambda e: e.reward)
+
+    def rewards(self) -> np.ndarray:
+        return np.array([e.reward for e in self.history])
+
+    def best_so_far(self, key: str | None = None) -> np.ndarray:
+        """Running maximum of the reward (or of ``metrics[key]`` of the best-so-far architecture)."""
+        rewards = self.rewards()
+        if key is None:
+            return np.maximum.accumulate(rewards)
+        out = np.empty(len(rewards))
+        best = -math.inf
+        value = math.nan
+        for i, e in enumerate(self.history):
+            if e.reward > best:
+                best, value = e.reward, e.metrics.get(key, math.nan)
+            out[i] = value
+        return out
+
+    def pareto_front(self, objectives: Sequence[str] = ("test_accuracy", "params")) -> list[Evaluation]:
+        """Non-dominated evaluations over ``objectives`` (metric names; accuracies maximised, costs minimised).
+
+        Uses pymoo's non-dominated sorting. Evaluations lacking an objective are left out.
+        """
+        from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+        from natsbench_gym.types import Metric
+
+        metrics = [Metric.parse(o) for o in objectives]
+        rows, evals = [], []
+        for e in self.history:
+            vals = [e.metrics.get(m.value, math.nan) for m in metrics]
+            if not any(math.isnan(v) for v in vals):
+                rows.append([-v if m.higher_is_better else v for m, v in zip(metrics, vals, strict=True)])
+                evals.append(e)
+        if not rows:
+            return []
+        front = NonDominatedSorting().do(np.array(rows), only_non_dominated_front=True)
+        seen, out = set(), []
+        for i in sorted(int(j) for j in front):
+            if evals[i].index not in seen:
+                seen.add(evals[i].index)
+                out.append(evals[i])
+        return out
+
+    def save_jsonl(self, path: str | Path) -> None:
+        """Write the history, one evaluation per line."""
+        with open(path, "w") as fh:
+            for e in self.history:
+                fh.write(json.dumps(e.to_dict()) + "\n")
+
+
+class SearchCallback:
+    """Hooks called during a search; :meth:`on_evaluation` returning False stops it early."""
+
+    def on_search_start(self, agent: SearchAgent, env: gym.Env) -> None:
+        """Called once before the first evaluation."""
+
+    def on_evaluation(self, evaluation: Evaluation) -> bool:
+        return self._on_evaluation(evaluation) is not False
+
+    def _on_evaluation(self, evaluation: Evaluation) -> bool | None:
+        return True
+
+    def on_search_end(self, result: SearchResult) -> None:
+        """Called once with the final result."""
+
+
+class CallbackList(SearchCallback):
+    def __init__(self, callbacks: Sequence[SearchCallback]) -> None:
+        self.callbacks = list(callbacks)
+
+    def on_search_start(self, agent, env):
+        for c in self.callbacks:
+            c.on_search_start(agent, env)
+
+    def on_evaluation(self, evaluation):
+        return all([c.on_evaluation(evaluation) for c in self.callbacks])
+
+    def on_search_end(self, result):
+        for c in self.callbacks:
+            c.on_search_end(result)
+
+
+class TensorBoardCallback(SearchCallback):
+    """Logs ``search/reward``, ``search/best_reward`` and the best architecture's metrics per evaluation."""
+
+    def __init__(self, log_dir: str | Path, run_name: str | None = None) -> None:
+        self.log_dir = Path(log_dir)
+        self.run_name = run_name
+        self._writer = None
+        self._best = -math.inf
+
+    def on_search_start(self, agent, env):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(str(self.log_dir / (self.run_name or agent.name)))
+        self._best = -math.inf
+
+    def _on_evaluation(self, evaluation):
+        w = self._writer
+        step = evaluation.step
+        w.add_scalar("search/reward", evaluation.reward, step)
+        if evaluation.reward > self._best:
+            self._best = evaluation.reward
+            for k, v in evaluation.metrics.items():
+                if not math.isnan(v):
+                    w.add_scalar(f"search/best_{k}", v, step)
+            w.add_text("search/best_arch", evaluation.arch, step)
+        w.add_scalar("search/best_reward", self._best, step)
+        w.add_scalar("search/total_train_time", evaluation.total_train_time, step)
+        return True
+
+    def on_search_end(self, result):
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+
+
+def evaluate_encoding(env: gym.Env, encoding: Sequence[int], seed: int | None = None) -> tuple[float, dict]:
+    """Build ``encoding`` in ``env`` one decision per step; return the final reward and ``info``."""
+    env.reset(seed=seed)
+    reward, info, terminated = 0.0, {}, False
+    for action in encoding:
+        _, reward, terminated, truncated, info = env.step(int(action))
+        if terminated or truncated:
+            break
+    if not terminated:
+        raise RuntimeError(f"the env did not terminate after the {len(encoding)} decisions of {tuple(encoding)}")
+    return float(reward), info
+
+
+class SearchAgent(ABC):
+    """Base class of every search algorithm.
+
+    Args:
+        seed: seeds the agent's own ``np.random.Generator`` and the env's first ``reset``; the same
+            seed gives the same history.
+    """
+
+    name: str = "agent"
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.env: gym.Env | None = None
+        self.history: list[Evaluation] = []
+        self._budget = SearchBudget()
+        self._callback: SearchCallback = SearchCallback()
+        self._reset_seed: int | None = None
+        self._stopped = False
+
+    @property
+    def space(self):
+        """The env's search space (``env.unwrapped.space``)."""
+        return self.env.unwrapped.space
+
+    def search(
+        self,
+        env: gym.Env,
+        budget: SearchBudget | int | None = 100,
+        callback: SearchCallback | Sequence[SearchCallback] | None = None,
+    ) -> SearchResult:
+        """Search ``env`` until ``budget`` is spent; return the history, best and Pareto front."""
+        self.env = env
+        self.history = []
+        self.rng = np.random.default_rng(self.seed)
+        self._budget = SearchBudget.parse(budget)
+        if callback is None:
+            callback = SearchCallback()
+        elif isinstance(callback, Sequence):
+            callback = CallbackList(callback)
+        self._callback = callback
+        self._stopped = False
+        self._reset_seed = None if self.seed is None else int(np.random.default_rng(self.seed).integers(2**31))
+        self._start_time = float(getattr(env.unwrapped, "total_train_time", 0.0))
+        callback.on_search_start(self, env)
+        try:
+            self._search()
+        except BudgetExhausted:
+            pass
+        result = SearchResult(self.history, self.name, self._result_info())
+        callback.on_search_end(result)
+        return result
+
+    @abstractmethod
+    def _search(self) -> None:
+        """Propose architectures through :meth:`evaluate` until it raises :class:`BudgetExhausted`."""
+
+    def _result_info(self) -> dict[str, Any]:
+        return {}
+
+    def evaluate(self, encoding: Sequence[int]) -> Evaluation:
+        """Evaluate one architecture through the env; raise :class:`BudgetExhausted` when spent."""
+        if self._stopped or self._budget.spent(len(self.history), self._spent_time()):
+            raise BudgetExhausted
+        seed, self._reset_seed = self._reset_seed, None  # seed the first reset only, like Gymnasium
+        reward, info = evaluate_encoding(self.env, encoding, seed)
+        ev = Evaluation(
+            step=len(self.history) + 1,
+            arch=str(info["arch"]),
+            index=int(info["index"]),
+            encoding=tuple(int(x) for x in info.get("encoding", encoding)),
+            metrics={str(k): float(v) for k, v in info.get("metrics", {}).items()},
+            reward=reward,
+            train_time=float(info.get("train_time", 0.0)),
+            total_train_time=float(info.get("total_train_time", 0.0)),
+        )
+        self.history.append(ev)
+        if not self._callback.on_evaluation(ev):
+            self._stopped = True
+        return ev
+
+    def _spent_time(self) -> float:
+        if not self.history:
+            return 0.0
+        return self.history[-1].total_train_time - self._start_time
