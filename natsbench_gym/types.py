@@ -108,7 +108,7 @@ class SpaceKind(_ParseEnum):
     SIZE = "size"
 
     @classmethod
-    def parse(cls, value: object) -> "SpaceKind":
+    def parse(cls, value: object) -> SpaceKind:
         aliases = {"tss": cls.TOPOLOGY, "sss": cls.SIZE}
         if isinstance(value, str) and value.lower() in aliases:
             return aliases[value.lower()]
@@ -124,8 +124,8 @@ class SpaceKind(_ParseEnum):
         """Training budgets (epochs) NATS-Bench reports; the first is the default."""
         return (12, 200) if self is SpaceKind.TOPOLOGY else (90,)
 
-    @property
-    def _kind_name(self) -> str:
+    @classmethod
+    def _kind(cls) -> str:
         return "search space"
 
 
