@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -262,7 +262,7 @@ class Benchmark(ABC):
         dev = self.check_device(device) if m is Metric.LATENCY else None
         return self._stats(m, ds, b, dev)
 
-    @lru_cache(maxsize=None)  # noqa: B019 - benchmarks live as long as the process
+    @cache  # noqa: B019 - benchmarks live as long as the process
     def _stats(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> MetricStats:
         values = self.query_many(None, dataset, budget, [metric], device)[metric]
         values = values[~np.isnan(values)]

@@ -96,6 +96,7 @@ class TableBenchmark(Benchmark):
         self._columns: dict[tuple[Dataset, int], dict[Metric, np.ndarray]] = {}
         self._latency: dict[str, np.ndarray] = {}
         self._seeds: dict[tuple[Dataset, int, Metric], np.ndarray] = {}
+        self._rows: dict[tuple, tuple[tuple[Metric, ...], np.ndarray]] = {}
         for key, arr in arrays.items():
             parts = key.split("|")
             if parts[0] == "metric":
@@ -163,6 +164,20 @@ class TableBenchmark(Benchmark):
 
     def _query_indices(self, indices, dataset, budget, metrics, device):
         return {m: self._column(m, dataset, budget, device)[indices] for m in metrics}
+
+    def query(self, arch, dataset, budget=None, metrics=None, device=None):
+        # Hot path (env steps, agents): one dict lookup for the arguments, one row of a stacked array.
+        key = (dataset, budget, metrics if metrics is None or isinstance(metrics, tuple) else tuple(metrics), device)
+        try:
+            names, rows = self._rows[key]
+        except KeyError:
+            ds, b, ms, dev = self._resolve(dataset, budget, metrics, device)
+            stacked = np.stack([self._column(m, ds, b, dev) for m in ms], axis=1) if ms else np.empty((self.space.size, 0))
+            names, rows = self._rows.setdefault(key, (ms, stacked))
+        except TypeError:  # unhashable arguments: take the general path
+            return super().query(arch, dataset, budget, metrics, device)
+        index = arch if type(arch) is int and 0 <= arch < len(rows) else self.index(arch)
+        return dict(zip(names, rows[index].tolist(), strict=True))
 
     def _query_one(self, index, dataset, budget, metrics, device):
         return {m: float(self._column(m, dataset, budget, device)[index]) for m in metrics}
