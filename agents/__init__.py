@@ -1,5 +1,55 @@
-"""Search agents on the NATS-Bench environments.
+"""Search agents on the NATS-Bench environments, all behind one interface: ``agent.search(env, budget)``.
 
-Submodules are imported on demand so that a light agent never pays for torch: ``agents.sb3``
-(stable-baselines3 PPO / A2C / MaskablePPO) imports torch, ``agents.base`` does not.
+========================  =====================================  ================================
+name                      module                                 what it is
+========================  =====================================  ================================
+``RandomSearch``          :mod:`agents.random_search`            uniform sampling without repeats
+``RegularizedEvolution``  :mod:`agents.evolution`                aging evolution (Real et al.)
+``PersonalizedEvolution`` :mod:`agents.evolution`                the paper's Alg. 1
+``LEMONADE``              :mod:`agents.lemonade`                 Pareto-front evolution, KDE parents
+``MONAS``                 :mod:`agents.monas`                    LSTM controller + REINFORCE (torch)
+``SB3Agent``              :mod:`agents.sb3_agent`                PPO / A2C / MaskablePPO (torch)
+``Personalization``       :mod:`agents.personalization`          learn the metric from preferences
+========================  =====================================  ================================
+
+Names are imported on first use (``from agents import RandomSearch`` loads only that module), so a
+light agent never pays for torch: ``agents.monas``, ``agents.sb3`` and ``agents.sb3_agent`` import
+it, the others do not.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "SearchAgent": "agents.base",
+    "SearchBudget": "agents.base",
+    "SearchResult": "agents.base",
+    "Evaluation": "agents.base",
+    "SearchCallback": "agents.base",
+    "TensorBoardCallback": "agents.base",
+    "RandomSearch": "agents.random_search",
+    "RegularizedEvolution": "agents.evolution",
+    "PersonalizedEvolution": "agents.evolution",
+    "LEMONADE": "agents.lemonade",
+    "MONAS": "agents.monas",
+    "MONASReward": "agents.monas",
+    "SB3Agent": "agents.sb3_agent",
+    "Personalization": "agents.personalization",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agents' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

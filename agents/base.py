@@ -105,27 +105,40 @@ class SearchResult:
     history: list[Evaluation]
     algorithm: str
     info: dict[str, Any] = field(default_factory=dict)
+    scores: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.scores is not None and len(self.scores) != len(self.history):
+            raise ValueError(f"scores has {len(self.scores)} entries for {len(self.history)} evaluations")
 
     @property
     def best(self) -> Evaluation:
         if not self.history:
             raise ValueError("the search evaluated no architecture")
-        return max(self.history, key=lambda e: e.reward)
+        scores = self.search_scores()
+        return self.history[int(np.argmax(np.where(np.isnan(scores), -np.inf, scores)))]  # first on ties
 
     def rewards(self) -> np.ndarray:
+        """The rewards the env reported, one per evaluation."""
         return np.array([e.reward for e in self.history])
 
+    def search_scores(self) -> np.ndarray:
+        """Each evaluation's score under the search's final reward: :attr:`scores` when the search set
+        them (a personalized search re-scores the evaluations made before its metric was learned),
+        else the env's rewards."""
+        return self.rewards() if self.scores is None else np.asarray(self.scores, dtype=np.float64)
+
     def best_so_far(self, key: str | None = None) -> np.ndarray:
-        """Running maximum of the reward (or of ``metrics[key]`` of the best-so-far architecture)."""
-        rewards = self.rewards()
+        """Running maximum of the search score (or ``metrics[key]`` of the best-so-far architecture)."""
+        scores = self.search_scores()
         if key is None:
-            return np.maximum.accumulate(rewards)
-        out = np.empty(len(rewards))
+            return np.fmax.accumulate(scores) if scores.size else scores  # fmax: a nan score never leads
+        out = np.empty(len(scores))
         best = -math.inf
         value = math.nan
-        for i, e in enumerate(self.history):
-            if e.reward > best:
-                best, value = e.reward, e.metrics.get(key, math.nan)
+        for i, (e, score) in enumerate(zip(self.history, scores, strict=True)):
+            if score > best:
+                best, value = score, e.metrics.get(key, math.nan)
             out[i] = value
         return out
 
@@ -291,7 +304,7 @@ class SearchAgent(ABC):
             self._search()
         except BudgetExhausted:
             pass
-        result = SearchResult(self.history, self.name, self._result_info())
+        result = SearchResult(self.history, self.name, self._result_info(), self._result_scores())
         callback.on_search_end(result)
         return result
 
@@ -302,12 +315,29 @@ class SearchAgent(ABC):
     def _result_info(self) -> dict[str, Any]:
         return {}
 
+    def _result_scores(self) -> list[float] | None:
+        """Scores of the history under the final search reward, when they differ from the env's rewards."""
+        return None
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the budget is spent or a callback stopped the search."""
+        return self._stopped or self._budget.spent(len(self.history), self._spent_time())
+
     def evaluate(self, encoding: Sequence[int]) -> Evaluation:
         """Evaluate one architecture through the env; raise :class:`BudgetExhausted` when spent."""
-        if self._stopped or self._budget.spent(len(self.history), self._spent_time()):
+        if self.exhausted:
             raise BudgetExhausted
         seed, self._reset_seed = self._reset_seed, None  # seed the first reset only, like Gymnasium
         reward, info = evaluate_encoding(self.env, encoding, seed)
+        return self.record(reward, info, encoding)
+
+    def record(self, reward: float, info: dict[str, Any], encoding: Sequence[int] = ()) -> Evaluation:
+        """Add the evaluation the env reported at the end of an episode to the history.
+
+        :meth:`evaluate` calls it; an agent whose episodes are driven by someone else (SB3's
+        ``learn``) calls it from a wrapper around the env, and checks :attr:`exhausted` to stop.
+        """
         ev = Evaluation(
             step=len(self.history) + 1,
             arch=str(info["arch"]),

@@ -1,0 +1,198 @@
+"""A MONAS-style controller (Hsu et al., 2018): an LSTM that emits an architecture, trained by REINFORCE.
+
+Each episode the controller emits the env's decisions one at a time (6 ops of a topology cell, 5
+widths of a size configuration): an LSTM cell reads an embedding of the previous decision and a
+per-decision linear head gives the logits of the next one. The finished architecture is evaluated
+through the env, and the policy gradient ``-(R - b) * log p(arch) - c * entropy`` is taken with a
+moving-average baseline ``b`` (Zoph & Le, ENAS, MONAS). The reward ``R`` is whatever the env gives:
+a fixed metric (MONAS's own mixed reward :class:`MONASReward` among them) or a learned RankNet.
+
+Determinism: the controller's weights are initialised from ``seed`` (inside ``torch.random.fork_rng``,
+so torch's global generator is left alone), actions are drawn with the agent's numpy generator, and
+the search runs on one torch thread. The same seed gives the same history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.base import SearchAgent
+from agents.personalization import Personalization, PersonalizedSearch
+from natsbench_gym.errors import MissingMetricError
+from natsbench_gym.rewards import BuiltinMetric, ScoringContext, utility
+from natsbench_gym.types import Metric
+
+__all__ = ["MONAS", "MONASReward", "Controller"]
+
+
+@dataclass(frozen=True, repr=False)
+class MONASReward(BuiltinMetric):
+    """MONAS's mixed reward ``alpha * accuracy - (1 - alpha) * cost``, both normalised to [0, 1].
+
+    MONAS trades accuracy against energy; NATS-Bench has no energy, so the cost is a measured one of
+    the benchmark (latency on the env's device by default, or params / FLOPs). Pass an instance as the
+    env's ``reward_model``; on table backends it is precomputed over the space like the paper's metrics.
+
+    Args:
+        alpha: weight of the accuracy (MONAS: 0.25 ... 0.75).
+        cost: the cost metric.
+    """
+
+    alpha: float = 0.5
+    cost: Metric = Metric.LATENCY
+    name: str = "monas"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"MONASReward alpha must be in [0, 1], got {self.alpha}")
+        if Metric.parse(self.cost).higher_is_better:
+            raise ValueError(f"MONASReward cost must be a cost (latency, params, flops), got {self.cost}")
+
+    def required_metrics(self, context: ScoringContext) -> tuple[Metric, ...]:
+        return (context.accuracy_metric, Metric.parse(self.cost))
+
+    def score_many(self, metrics, context):
+        acc, cost = self.required_metrics(context)
+        for m in (acc, cost):
+            if m not in metrics:
+                raise MissingMetricError(f"MONASReward needs {m.value}, which the metrics given do not hold")
+        accuracy = utility(acc, np.asarray(metrics[acc], dtype=np.float64), context)
+        return self.alpha * accuracy - (1.0 - self.alpha) * context.normalized(cost, np.asarray(metrics[cost], dtype=np.float64))
+
+
+class Controller(nn.Module):
+    """LSTM policy over a sequence of ``num_decisions`` categorical choices."""
+
+    def __init__(self, num_decisions: int, num_choices: int, hidden_size: int = 32) -> None:
+        super().__init__()
+        self.num_decisions = num_decisions
+        self.num_choices = num_choices
+        self.embedding = nn.Embedding(num_choices + 1, hidden_size)  # the last id is the start token
+        self.cell = nn.LSTMCell(hidden_size, hidden_size)
+        self.heads = nn.ModuleList(nn.Linear(hidden_size, num_choices) for _ in range(num_decisions))
+
+    def forward(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability and entropy (summed over decisions) of a batch of action sequences ``(n, d)``."""
+        n = actions.shape[0]
+        prev = torch.full((n,), self.num_choices, dtype=torch.long)
+        state = None
+        log_prob = torch.zeros(n)
+        entropy = torch.zeros(n)
+        for t in range(self.num_decisions):
+            state = self.cell(self.embedding(prev), state)
+            dist = torch.distributions.Categorical(logits=self.heads[t](state[0]))
+            log_prob = log_prob + dist.log_prob(actions[:, t])
+            entropy = entropy + dist.entropy()
+            prev = actions[:, t]
+        return log_prob, entropy
+
+    @torch.no_grad()
+    def sample(self, rng: np.random.Generator) -> tuple[int, ...]:
+        """One action sequence, each decision drawn with ``rng`` from the policy's probabilities."""
+        prev = torch.tensor([self.num_choices])
+        state = None
+        out = []
+        for t in range(self.num_decisions):
+            state = self.cell(self.embedding(prev), state)
+            probs = torch.softmax(self.heads[t](state[0]), dim=-1)[0].double().numpy()
+            a = int(rng.choice(self.num_choices, p=probs / probs.sum()))
+            out.append(a)
+            prev = torch.tensor([a])
+        return tuple(out)
+
+
+class MONAS(PersonalizedSearch, SearchAgent):
+    """REINFORCE with an LSTM controller and a moving-average baseline (MONAS-style).
+
+    Args:
+        hidden_size: LSTM units (one layer).
+        learning_rate: Adam step size.
+        baseline_decay: the baseline is ``decay * b + (1 - decay) * R`` after each episode.
+        entropy_coef: weight of the entropy bonus.
+        episodes_per_update: episodes averaged in one policy-gradient step.
+        seed: seeds the weights and the sampled actions.
+        personalization: learn the reward from preferences first (random architectures, then RankNet).
+
+    After a search, :attr:`controller` is the trained policy and the result's ``info`` holds
+    ``baseline`` (the final baseline).
+    """
+
+    name = "monas"
+
+    def __init__(
+        self,
+        hidden_size: int = 32,
+        learning_rate: float = 5e-3,
+        baseline_decay: float = 0.9,
+        entropy_coef: float = 1e-3,
+        episodes_per_update: int = 1,
+        seed: int | None = None,
+        personalization: Personalization | None = None,
+    ) -> None:
+        if not 0.0 <= baseline_decay < 1.0:
+            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
+        if episodes_per_update < 1:
+            raise ValueError(f"episodes_per_update must be >= 1, got {episodes_per_update}")
+        super().__init__(seed=seed)
+        self.hidden_size = int(hidden_size)
+        self.learning_rate = float(learning_rate)
+        self.baseline_decay = float(baseline_decay)
+        self.entropy_coef = float(entropy_coef)
+        self.episodes_per_update = int(episodes_per_update)
+        self.personalization = personalization
+        self.controller: Controller | None = None
+        self.baseline: float | None = None
+
+    def _search(self) -> None:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # tiny networks: one thread is fastest, and results do not depend on it
+        try:
+            self._reinforce()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _reinforce(self) -> None:
+        space = self.space
+        torch_seed = int(self.rng.integers(2**31))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(torch_seed)
+            self.controller = Controller(space.num_decisions, space.num_choices, self.hidden_size)
+        optimizer = torch.optim.Adam(self.controller.parameters(), lr=self.learning_rate)
+        if self.personalization is not None:
+            self._warm_start()
+        self.baseline = None
+        batch: list[tuple[tuple[int, ...], float]] = []
+        while True:
+            actions = self._feasible_sample()
+            reward = self.evaluate(actions).reward
+            if self.baseline is None:
+                self.baseline = reward
+            advantage = reward - self.baseline  # Adam's step scaling makes the reward's scale matter little
+            self.baseline = self.baseline_decay * self.baseline + (1.0 - self.baseline_decay) * reward
+            batch.append((actions, advantage))
+            if len(batch) < self.episodes_per_update:
+                continue
+            acts = torch.tensor([a for a, _ in batch], dtype=torch.long)
+            adv = torch.tensor([w for _, w in batch], dtype=torch.float32)
+            log_prob, entropy = self.controller(acts)
+            loss = -(adv * log_prob).mean() - self.entropy_coef * entropy.mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            batch.clear()
+
+    def _feasible_sample(self) -> tuple[int, ...]:
+        base = self.env.unwrapped
+        for _ in range(10_000):
+            actions = self.controller.sample(self.rng)
+            if not getattr(base, "_constrained", False) or base.is_feasible(actions):
+                return actions
+        raise RuntimeError(f"the controller proposed no feasible architecture in 10000 draws under {base.constraints}")
+
+    def _result_info(self) -> dict[str, Any]:
+        return {**super()._result_info(), "baseline": self.baseline}

@@ -1,0 +1,103 @@
+"""The stable-baselines3 agents of :mod:`agents.sb3` behind the :class:`~agents.base.SearchAgent` interface.
+
+SB3 drives the env itself (``model.learn``), so the agent puts a thin wrapper between them: every
+finished episode is one evaluation, recorded in the agent's history through
+:meth:`~agents.base.SearchAgent.record` (callbacks, budget and all), and an SB3 callback stops
+``learn`` as soon as the budget is spent or a search callback asks to stop. The policy learns online
+from exactly the evaluations the budget allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+from agents.base import SearchAgent
+from agents.personalization import Personalization, PersonalizedSearch
+from agents.sb3 import make_sb3_agent
+
+__all__ = ["SB3Agent", "RecordEvaluations"]
+
+
+class RecordEvaluations(gym.Wrapper):
+    """Hands every finished episode's reward and ``info`` to ``agent.record``."""
+
+    def __init__(self, env: gym.Env, agent: SearchAgent) -> None:
+        super().__init__(env)
+        self.agent = agent
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated and "arch" in info:
+            self.agent.record(float(reward), info)
+        return obs, reward, terminated, truncated, info
+
+
+class _StopWhenExhausted(BaseCallback):
+    def __init__(self, agent: SearchAgent) -> None:
+        super().__init__()
+        self.agent = agent
+
+    def _on_step(self) -> bool:
+        return not self.agent.exhausted
+
+
+class SB3Agent(PersonalizedSearch, SearchAgent):
+    """Train PPO / A2C / MaskablePPO online; each episode is one evaluation counted in the budget.
+
+    Args:
+        algo: ``"ppo"``, ``"a2c"`` or ``"maskable_ppo"`` (needed when the env has constraints).
+        seed: seeds the SB3 model (weights, action sampling, the env's first reset).
+        episodes_per_update: episodes per rollout (PPO / MaskablePPO; A2C keeps its 4). SB3's factory
+            default is 64, which a 100-evaluation budget would spend on one update; 10 gives 10.
+        personalization: learn the reward from preferences first (random architectures, then RankNet).
+        **hyperparameters: any SB3 constructor argument (overrides the factory's defaults).
+
+    After a search :attr:`model` is the trained SB3 model.
+    """
+
+    def __init__(
+        self,
+        algo: str = "ppo",
+        seed: int | None = None,
+        episodes_per_update: int = 10,
+        personalization: Personalization | None = None,
+        **hyperparameters: Any,
+    ) -> None:
+        super().__init__(seed=seed)
+        self.algo = algo
+        self.name = algo
+        self.episodes_per_update = int(episodes_per_update)
+        self.personalization = personalization
+        self.hyperparameters = hyperparameters
+        self.model = None
+
+    def _search(self) -> None:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            self._learn()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _learn(self) -> None:
+        if self.personalization is not None:
+            self._warm_start()
+        if self.exhausted:
+            return
+        d = self.env.unwrapped.num_decisions
+        kwargs: dict[str, Any] = {}
+        if self.algo.lower().replace("-", "_") != "a2c":
+            n_steps = self.episodes_per_update * d
+            kwargs = {"n_steps": n_steps, "batch_size": max(d, n_steps // 2)}
+        kwargs.update(self.hyperparameters)
+        sb3_seed = int(self.rng.integers(2**31))
+        self.model = make_sb3_agent(self.algo, RecordEvaluations(self.env, self), seed=sb3_seed, **kwargs)
+        if self._budget.evaluations is not None:
+            steps = (self._budget.evaluations - len(self.history)) * d
+        else:
+            steps = 10**12  # a time budget: the callback stops learning
+        self.model.learn(total_timesteps=steps, callback=_StopWhenExhausted(self))

@@ -1,0 +1,423 @@
+"""Reproduce the paper's Figs. 4 and 5: NAS agents with a predefined or a learned metric on NATS-Bench.
+
+Runs every agent (RE, MONAS, LEMONADE, PPO, random search) x metric variant (the predefined metric,
+or a RankNet learned from 10 synthetic comparisons among 5 random architectures) x dataset x seed for
+a budget of evaluated architectures, on the topology space through ``NATSBench-Topology-v0``, and
+writes under ``--out``:
+
+* ``runs.csv``: one row per run and evaluation count (the best-so-far architecture and its scores);
+* ``curves.csv``: mean and 95% interval over seeds per agent, variant, metric, dataset and count;
+* ``summary.csv`` and ``summary.md``: the same at the full budget, the paper's numbers beside ours;
+* ``fig4.png`` (h_accuracy) and ``fig5.png`` (h_weighted).
+
+Protocol (see docs/figs45.md):
+
+* the search reward is the metric on *validation* accuracy after ``--epochs`` (200) epochs (what a
+  search may see); ``--search-accuracy test`` searches on test accuracy instead, as the paper's Eq. 3
+  literally reads;
+* the architecture "found" after k evaluations is the best of the first k under the run's search
+  metric (the learned one for learned runs, applied to all k);
+* its **score** is ``h(found) / max over the space of h``, where ``h`` is the predefined metric computed
+  on *test* accuracy after 200 epochs (``h_accuracy``: test accuracy normalised to [0, 1] over the
+  space; ``h_weighted``: the mean utility of test accuracy, latency, params and FLOPs). Also
+  reported: the **regret** in points of h (``100 * (max h - h(found))``), the **test-accuracy regret**
+  in points (best test accuracy of the space minus that of the found architecture), and the **rank
+  percentile** of the found architecture in the whole space (share of architectures with h <= its h);
+* learned runs: 5 random architectures are evaluated through the env (they count in the budget; for
+  RE they are the first 5 of its initial population of 10), 10 pairs among them are judged by a
+  synthetic user of the predefined metric (validation accuracy, like the search), RankNet is fitted
+  and becomes the env's reward model. LEMONADE has no learned variant (as in the paper).
+
+Example::
+
+    NATSBENCH_DATA=../shared/natsbench .venv/bin/python scripts/reproduce_figs45.py \\
+        --seeds 20 --evaluations 100 --workers 2 --out results/figs45
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import multiprocessing
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger("reproduce_figs45")
+
+ALGORITHMS = ("re", "monas", "lemonade", "ppo", "random")
+VARIANTS = ("predefined", "learned")
+METRICS = ("accuracy", "weighted")
+DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+LABELS = {"re": "RE", "monas": "MONAS", "lemonade": "LEMONADE", "ppo": "PPO", "random": "Random"}
+FIGURES = {"accuracy": "fig4", "weighted": "fig5"}
+
+#: The paper's numbers at 100 evaluations (percent), from the text of Sec. IV-C; None = not stated.
+PAPER: dict[tuple[str, str, str], tuple[float | None, float | None, float | None]] = {
+    ("accuracy", "predefined", "re"): (99.7, 99.6, 99.8),
+    ("accuracy", "predefined", "lemonade"): (99.4, 96.6, 99.8),
+    ("accuracy", "predefined", "monas"): (None, 64.9, 58.7),
+    ("accuracy", "learned", "re"): (99.8, 99.2, 97.1),
+    ("accuracy", "learned", "monas"): (91.5, 64.8, 58.8),
+    ("weighted", "predefined", "re"): (79.4, None, None),
+    ("weighted", "predefined", "lemonade"): (79.5, None, None),
+    ("weighted", "predefined", "monas"): (79.3, None, None),
+}
+
+MEASURES = ("score", "regret", "test_regret", "percentile")
+
+
+@dataclass(frozen=True)
+class Job:
+    algo: str
+    variant: str
+    metric: str
+    dataset: str
+    seed: int
+    evaluations: int
+    epochs: int
+    search_accuracy: str
+    data: str | None
+
+
+def make_agent(algo: str, seed: int, personalization=None):
+    """The agent of ``algo`` as configured for the figures (the paper's p=10, s=5; light PPO/MONAS)."""
+    if algo == "re":
+        from agents.evolution import RegularizedEvolution
+
+        return RegularizedEvolution(population_size=10, sample_size=5, seed=seed, personalization=personalization)
+    if algo == "lemonade":
+        from agents.lemonade import LEMONADE
+
+        if personalization is not None:
+            raise ValueError("LEMONADE has no learned-metric variant (it searches the Pareto front, as in the paper)")
+        return LEMONADE(population_size=10, num_children=5, seed=seed)
+    if algo == "monas":
+        from agents.monas import MONAS
+
+        return MONAS(hidden_size=32, seed=seed, personalization=personalization)
+    if algo == "ppo":
+        from agents.sb3_agent import SB3Agent
+
+        return SB3Agent("ppo", seed=seed, episodes_per_update=10, personalization=personalization)
+    if algo == "random":
+        from agents.random_search import RandomSearch
+
+        return RandomSearch(seed=seed, personalization=personalization)
+    raise ValueError(f"unknown algorithm {algo!r}; expected one of {', '.join(ALGORITHMS)}")
+
+
+def make_personalization(metric: str, context, seed: int):
+    """10 comparisons among 5 random architectures, judged by a synthetic user of ``metric``."""
+    from agents.personalization import Personalization
+    from reward_models import SyntheticUser
+
+    return Personalization(judge=SyntheticUser(metric, context), num_comparisons=10, num_architectures=5)
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """One search; returns the official index of the best-so-far architecture after each evaluation."""
+    import gymnasium as gym
+
+    import natsbench_gym
+    from agents.base import SearchBudget
+
+    bench = natsbench_gym.load_benchmark("topology", job.data)
+    env = gym.make(
+        "NATSBench-Topology-v0", dataset=job.dataset, benchmark=bench, budget=job.epochs, reward_model=job.metric,
+        accuracy_metric=f"{job.search_accuracy}_accuracy",
+    )
+    personalization = None
+    if job.variant == "learned":
+        personalization = make_personalization(job.metric, env.unwrapped.context, job.seed)
+    agent = make_agent(job.algo, job.seed, personalization)
+    start = time.perf_counter()
+    result = agent.search(env, SearchBudget(evaluations=job.evaluations))
+    seconds = time.perf_counter() - start
+    scores = result.search_scores()
+    found, best, best_i = [], -math.inf, -1
+    for i, s in enumerate(scores.tolist()):
+        if s > best or best_i < 0:  # first on ties, like SearchResult.best
+            best, best_i = s, i
+        found.append(result.history[best_i].index)
+    return {**asdict(job), "found": found, "seconds": seconds, "total_train_time": env.unwrapped.total_train_time}
+
+
+# --- scoring -----------------------------------------------------------------------------------------
+class Scorer:
+    """``h`` on test accuracy over the whole space, for one metric and dataset."""
+
+    def __init__(self, bench, metric: str, dataset: str, epochs: int = 200) -> None:
+        from natsbench_gym.rewards import ScoringContext, make_fixed_metric
+        from natsbench_gym.types import Metric
+
+        ctx = ScoringContext.create(bench, dataset, epochs, accuracy_metric=Metric.TEST_ACCURACY)
+        h = make_fixed_metric(metric)
+        self.h = np.asarray(h.score_many(ctx.query(None, h.required_metrics(ctx)), ctx), dtype=np.float64)
+        self.test = ctx.query(None, [Metric.TEST_ACCURACY])[Metric.TEST_ACCURACY]
+        self.h_max = float(np.nanmax(self.h))
+        self.test_max = float(np.nanmax(self.test))
+        self._sorted = np.sort(self.h[~np.isnan(self.h)])
+
+    def measures(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        h = self.h[indices]
+        return {
+            "score": 100.0 * h / self.h_max,
+            "regret": 100.0 * (self.h_max - h),
+            "test_regret": self.test_max - self.test[indices],
+            "percentile": 100.0 * np.searchsorted(self._sorted, h, side="right") / self._sorted.size,
+        }
+
+
+def mean_ci(values: np.ndarray) -> tuple[float, float]:
+    """Mean and half-width of the 95% t-interval over seeds (nan half-width for one seed)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    mean = float(values.mean())
+    if n < 2:
+        return mean, math.nan
+    return mean, float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+
+
+# --- output ------------------------------------------------------------------------------------------
+def score_runs(runs: Sequence[dict[str, Any]], data: str | None, epochs: int = 200) -> list[dict[str, Any]]:
+    """One row per run and evaluation count with every measure."""
+    import natsbench_gym
+
+    bench = natsbench_gym.load_benchmark("topology", data)
+    scorers: dict[tuple[str, str], Scorer] = {}
+    rows = []
+    for run in runs:
+        key = (run["metric"], run["dataset"])
+        if key not in scorers:
+            scorers[key] = Scorer(bench, *key, epochs=epochs)
+        found = np.asarray(run["found"], dtype=np.int64)
+        m = scorers[key].measures(found)
+        for k in range(found.size):
+            rows.append({
+                "algo": run["algo"], "variant": run["variant"], "metric": run["metric"], "dataset": run["dataset"],
+                "seed": run["seed"], "evaluations": k + 1, "index": int(found[k]),
+                **{name: float(m[name][k]) for name in MEASURES},
+            })
+    return rows
+
+
+def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["metric"], r["dataset"], r["algo"], r["variant"], r["evaluations"])].append(r)
+    out = []
+    for (metric, dataset, algo, variant, k), rs in sorted(groups.items(), key=lambda kv: _order(kv[0])):
+        row: dict[str, Any] = {"metric": metric, "dataset": dataset, "algo": algo, "variant": variant,
+                               "evaluations": k, "seeds": len(rs)}
+        for name in MEASURES:
+            mean, half = mean_ci(np.array([r[name] for r in rs]))
+            row[f"{name}_mean"], row[f"{name}_ci95"] = mean, half
+        out.append(row)
+    return out
+
+
+def _order(key: tuple) -> tuple:
+    metric, dataset, algo, variant, k = key
+    return (METRICS.index(metric) if metric in METRICS else 99, DATASETS.index(dataset) if dataset in DATASETS else 99,
+            ALGORITHMS.index(algo) if algo in ALGORITHMS else 99, VARIANTS.index(variant), k)
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def plot(curves: Sequence[dict[str, Any]], metric: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in curves if r["metric"] == metric]
+    datasets = [d for d in DATASETS if any(r["dataset"] == d for r in rows)]
+    if not datasets:
+        return
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.2), squeeze=False)
+    colors = {"re": "tab:blue", "monas": "tab:red", "lemonade": "tab:green", "ppo": "tab:purple", "random": "tab:gray"}
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        lows = []
+        for algo in ALGORITHMS:
+            for variant in VARIANTS:
+                sel = [r for r in rows if r["dataset"] == dataset and r["algo"] == algo and r["variant"] == variant]
+                if not sel:
+                    continue
+                k = np.array([r["evaluations"] for r in sel])
+                mean = np.array([r["score_mean"] for r in sel])
+                half = np.nan_to_num(np.array([r["score_ci95"] for r in sel]))
+                label = f"{LABELS[algo]} ({variant})"
+                ax.plot(k, mean, color=colors[algo], ls="-" if variant == "predefined" else "--", label=label, lw=1.6)
+                ax.fill_between(k, mean - half, mean + half, color=colors[algo], alpha=0.12, lw=0)
+                lows.append(float(np.min((mean - half)[k >= min(20, k.max())])))
+        ax.set_title(dataset)
+        ax.set_xlabel("evaluated architectures")
+        ax.set_ylabel(f"h_{metric} of best so far / best in space (%)")
+        ax.set_ylim(max(0.0, min(lows) - 0.5) if lows else None, 100.05)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"h_{metric}: mean over seeds, 95% interval")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _fmt(mean: float, half: float, digits: int = 1) -> str:
+    if math.isnan(half):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def summary_markdown(summary: Sequence[dict[str, Any]], command: str, seconds: float, n_runs: int) -> str:
+    lines = [
+        f"Command: `{command}`  ",
+        f"Runs: {n_runs}; wall time {seconds / 60:.1f} min.",
+        "",
+    ]
+    for metric in METRICS:
+        rows = [r for r in summary if r["metric"] == metric]
+        if not rows:
+            continue
+        k = rows[0]["evaluations"]
+        datasets = [d for d in DATASETS if any(r["dataset"] == d for r in rows)]
+        lines += [f"### h_{metric} after {k} evaluations ({rows[0]['seeds']} seeds, mean ± 95% CI)", ""]
+        lines += ["Score = h(found) / max h, in % (paper's number in brackets where the text gives one):", ""]
+        lines.append("| algorithm | variant | " + " | ".join(datasets) + " |")
+        lines.append("|---|---|" + "---|" * len(datasets))
+        for algo in ALGORITHMS:
+            for variant in VARIANTS:
+                cells = []
+                for d in datasets:
+                    sel = [r for r in rows if r["algo"] == algo and r["variant"] == variant and r["dataset"] == d]
+                    if not sel:
+                        cells.append("")
+                        continue
+                    paper = PAPER.get((metric, variant, algo), (None, None, None))[DATASETS.index(d)]
+                    cells.append(_fmt(sel[0]["score_mean"], sel[0]["score_ci95"], 2) + (f" [{paper}]" if paper is not None else ""))
+                if any(cells):
+                    lines.append(f"| {LABELS[algo]} | {variant} | " + " | ".join(cells) + " |")
+        lines += ["", "Regret in points of h (100 x (max h - h)) / test-accuracy regret in points / rank percentile in the space (%):", ""]
+        lines.append("| algorithm | variant | " + " | ".join(datasets) + " |")
+        lines.append("|---|---|" + "---|" * len(datasets))
+        for algo in ALGORITHMS:
+            for variant in VARIANTS:
+                cells = []
+                for d in datasets:
+                    sel = [r for r in rows if r["algo"] == algo and r["variant"] == variant and r["dataset"] == d]
+                    if not sel:
+                        cells.append("")
+                        continue
+                    r = sel[0]
+                    cells.append(f"{r['regret_mean']:.2f} / {r['test_regret_mean']:.2f} / {r['percentile_mean']:.3f}")
+                if any(cells):
+                    lines.append(f"| {LABELS[algo]} | {variant} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --- main --------------------------------------------------------------------------------------------
+def _csv_list(text: str, allowed: Sequence[str], what: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in allowed]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown {what} {bad[0]!r}; expected some of: {', '.join(allowed)}")
+    return items
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Reproduce Figs. 4-5: NAS agents with predefined and learned metrics.")
+    p.add_argument("--algos", default=",".join(ALGORITHMS), type=lambda s: _csv_list(s, ALGORITHMS, "algorithm"))
+    p.add_argument("--variants", default=",".join(VARIANTS), type=lambda s: _csv_list(s, VARIANTS, "variant"))
+    p.add_argument("--metrics", default=",".join(METRICS), type=lambda s: _csv_list(s, METRICS, "metric"))
+    p.add_argument("--datasets", default=",".join(DATASETS), type=lambda s: _csv_list(s, DATASETS, "dataset"))
+    p.add_argument("--seeds", type=int, default=20, help="seeds per configuration (0 .. seeds-1, plus --seed-offset)")
+    p.add_argument("--seed-offset", type=int, default=0)
+    p.add_argument("--evaluations", type=int, default=100, help="evaluated architectures per run")
+    p.add_argument("--epochs", type=int, default=200, help="training epochs of the search metrics (12 or 200)")
+    p.add_argument("--search-accuracy", choices=("valid", "test"), default="valid",
+                   help="accuracy the search reward reads (valid: what a search may see; test: the paper's Eq. 3)")
+    p.add_argument("--out", default="results/figs45", help="output directory")
+    p.add_argument("--workers", type=int, default=2, help="worker processes")
+    p.add_argument("--data", default=None, help="benchmark data directory (default: $NATSBENCH_DATA ...)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.seeds < 1 or args.evaluations < 1:
+        parser.error("--seeds and --evaluations must be >= 1")
+    jobs = [
+        Job(algo, variant, metric, dataset, args.seed_offset + s, args.evaluations, args.epochs, args.search_accuracy, args.data)
+        for metric in args.metrics
+        for dataset in args.datasets
+        for algo in args.algos
+        for variant in args.variants
+        if not (algo == "lemonade" and variant == "learned")
+        for s in range(args.seeds)
+    ]
+    if not jobs:
+        parser.error("nothing to run (LEMONADE has only the predefined variant)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python scripts/reproduce_figs45.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    logger.info("%d runs on %d worker(s) -> %s", len(jobs), args.workers, out)
+    start = time.perf_counter()
+    runs: list[dict[str, Any]] = []
+    if args.workers <= 1:
+        for i, job in enumerate(jobs, 1):
+            runs.append(run_job(job))
+            _progress(i, len(jobs), start)
+    else:
+        with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+            for i, run in enumerate(pool.imap_unordered(run_job, jobs, chunksize=4), 1):
+                runs.append(run)
+                _progress(i, len(jobs), start)
+    seconds = time.perf_counter() - start
+    runs.sort(key=lambda r: (_order((r["metric"], r["dataset"], r["algo"], r["variant"], 0)), r["seed"]))
+
+    rows = score_runs(runs, args.data, epochs=200)
+    curves = aggregate(rows)
+    summary = [r for r in curves if r["evaluations"] == args.evaluations]
+    write_csv(out / "runs.csv", rows)
+    write_csv(out / "curves.csv", curves)
+    write_csv(out / "summary.csv", summary)
+    timing = defaultdict(list)
+    for r in runs:
+        timing[r["algo"], r["variant"]].append(r["seconds"])
+    write_csv(out / "timing.csv", [{"algo": a, "variant": v, "runs": len(t), "mean_seconds": float(np.mean(t))}
+                                   for (a, v), t in sorted(timing.items())])
+    for metric in args.metrics:
+        plot(curves, metric, out / f"{FIGURES[metric]}.png")
+    (out / "summary.md").write_text(summary_markdown(summary, command, seconds, len(runs)))
+    print(summary_markdown(summary, command, seconds, len(runs)))
+    return 0
+
+
+def _progress(i: int, n: int, start: float) -> None:
+    if i == n or i % max(1, n // 20) == 0:
+        logger.info("%d/%d runs (%.0f s)", i, n, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

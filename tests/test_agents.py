@@ -1,0 +1,347 @@
+"""Search agents: one interface, budgets, callbacks, determinism, and what each algorithm promises.
+
+Fast tests run on the synthetic tables (``tiny_tables``); the real-data tests need ``NATSBENCH_DATA``.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import natsbench_gym
+from agents.base import Evaluation, SearchBudget, SearchCallback, SearchResult, TensorBoardCallback
+from agents.evolution import PersonalizedEvolution, RegularizedEvolution
+from agents.lemonade import LEMONADE
+from agents.random_search import RandomSearch
+from natsbench_gym.types import Metric
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_monas(seed, **kw):
+    from agents.monas import MONAS
+
+    return MONAS(seed=seed, **kw)
+
+
+def make_ppo(seed, **kw):
+    from agents.sb3_agent import SB3Agent
+
+    return SB3Agent("ppo", seed=seed, episodes_per_update=4, **kw)
+
+
+AGENTS = {
+    "random": lambda seed: RandomSearch(seed=seed),
+    "re": lambda seed: RegularizedEvolution(population_size=6, sample_size=3, seed=seed),
+    "lemonade": lambda seed: LEMONADE(population_size=6, num_children=3, seed=seed),
+    "monas": make_monas,
+    "ppo": make_ppo,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_topology(tiny_tables):
+    return natsbench_gym.load_benchmark("topology", tiny_tables)
+
+
+@pytest.fixture
+def make_env(tiny_topology):
+    def make(**kwargs):
+        kwargs.setdefault("budget", 200)
+        return gym.make("NATSBench-Topology-v0", benchmark=tiny_topology, **kwargs)
+
+    return make
+
+
+def histories_equal(a: SearchResult, b: SearchResult) -> bool:
+    """Field by field, nan equal to nan (metrics the data lacks are nan)."""
+    return [repr(e.to_dict()) for e in a.history] == [repr(e.to_dict()) for e in b.history]
+
+
+# --- the interface -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_same_seed_gives_the_same_history(name, make_env):
+    first = AGENTS[name](3).search(make_env(), budget=30)
+    again = AGENTS[name](3).search(make_env(), budget=30)
+    other = AGENTS[name](4).search(make_env(), budget=30)
+    assert len(first.history) == 30
+    assert histories_equal(first, again)
+    assert not histories_equal(first, other)
+    assert first.best.step == max(first.history, key=lambda e: e.reward).step
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_budget_in_evaluations_and_steps(name, make_env):
+    env = make_env()
+    result = AGENTS[name](0).search(env, budget=SearchBudget(evaluations=17))
+    assert len(result.history) == 17
+    assert [e.step for e in result.history] == list(range(1, 18))
+    assert env.unwrapped.num_evaluations == 17  # every evaluation went through the env, none beside it
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_budget_in_simulated_training_time(name, make_env):
+    env = make_env()
+    env.unwrapped.total_train_time = 1000.0  # time spent before the search does not count
+    budget = 3_000.0  # synthetic training times are 100 + code / 10 s (up to ~1,660 s)
+    result = AGENTS[name](0).search(env, budget=SearchBudget(evaluations=None, train_time=budget))
+    spent = [e.total_train_time - 1000.0 for e in result.history]
+    assert spent[-1] >= budget > spent[-2]  # the last evaluation crossed the budget, none came after
+    assert result.history[-1].total_train_time == pytest.approx(env.unwrapped.total_train_time)
+
+
+class StopAfter(SearchCallback):
+    def __init__(self, n):
+        self.n, self.seen, self.started, self.ended = n, [], False, None
+
+    def on_search_start(self, agent, env):
+        self.started = True
+
+    def _on_evaluation(self, evaluation):
+        self.seen.append(evaluation)
+        return len(self.seen) < self.n
+
+    def on_search_end(self, result):
+        self.ended = result
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_a_callback_can_stop_the_search(name, make_env):
+    callback = StopAfter(7)
+    result = AGENTS[name](0).search(make_env(), budget=50, callback=callback)
+    assert len(result.history) == 7 and [e.step for e in callback.seen] == [e.step for e in result.history]
+    assert callback.started and callback.ended is result
+
+
+def test_tensorboard_callback_writes_events(make_env, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = RegularizedEvolution(4, 2, seed=0).search(make_env(), budget=12, callback=[TensorBoardCallback(tmp_path, "re")])
+    events = EventAccumulator(str(tmp_path / "re")).Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"search/reward", "search/best_reward", "search/best_test_accuracy", "search/total_train_time"} <= scalars
+    assert [s.step for s in events.Scalars("search/reward")] == list(range(1, 13))
+    assert events.Scalars("search/best_reward")[-1].value == pytest.approx(result.best.reward)
+
+
+def test_importing_agents_does_not_import_torch():
+    code = (
+        "import sys, agents; from agents import RandomSearch, RegularizedEvolution, LEMONADE, Personalization; "
+        "assert 'torch' not in sys.modules, 'torch was imported'; from agents import MONAS; assert 'torch' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# --- results -----------------------------------------------------------------------------------------
+def _ev(step, reward, acc, params, index=None):
+    return Evaluation(step, f"a{step}", step if index is None else index, (0,) * 6,
+                      {"test_accuracy": acc, "params": params}, reward, 1.0, float(step))
+
+
+def test_pareto_front_of_a_hand_made_history():
+    history = [
+        _ev(1, 0.1, 90.0, 1.0),   # front
+        _ev(2, 0.2, 85.0, 0.5),   # front
+        _ev(3, 0.3, 84.0, 0.6),   # dominated by 2
+        _ev(4, 0.4, 92.0, 2.0),   # front
+        _ev(5, 0.5, 89.0, 1.5),   # dominated by 1
+        _ev(6, 0.6, 92.0, 2.0, index=4),  # same architecture as 4: listed once
+        _ev(7, 0.7, math.nan, 0.1),  # no accuracy: left out
+    ]
+    result = SearchResult(history, "hand")
+    assert [e.step for e in result.pareto_front(("test_accuracy", "params"))] == [1, 2, 4]
+    assert [e.step for e in result.pareto_front(("params",))] == [7]  # it has params, only accuracy is missing
+    assert result.best.step == 7 and list(result.best_so_far()) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+
+
+def test_result_scores_replace_rewards_for_best_and_curves():
+    history = [_ev(1, 0.9, 90.0, 1.0), _ev(2, 0.1, 85.0, 0.5), _ev(3, 0.5, 80.0, 0.5)]
+    result = SearchResult(history, "x", scores=[0.0, 2.0, 1.0])
+    assert result.best.step == 2
+    assert list(result.best_so_far()) == [0.0, 2.0, 2.0]
+    assert list(result.best_so_far("test_accuracy")) == [90.0, 85.0, 85.0]
+    with pytest.raises(ValueError, match="scores has 2 entries for 3 evaluations"):
+        SearchResult(history, "x", scores=[0.0, 1.0])
+
+
+# --- random search -----------------------------------------------------------------------------------
+def test_random_search_never_repeats_and_respects_constraints(make_env):
+    env = make_env(forbidden_ops=("none",), max_params=0.1)
+    result = RandomSearch(seed=0).search(env, budget=200)
+    assert len({e.index for e in result.history}) == 200
+    assert all(0 not in e.encoding and e.metrics["params"] <= 0.1 for e in result.history)
+
+
+# --- regularized evolution ---------------------------------------------------------------------------
+def test_regularized_evolution_ages_its_population(make_env):
+    agent = RegularizedEvolution(population_size=5, sample_size=5, seed=1)
+    sizes = []
+
+    class Watch(SearchCallback):
+        def _on_evaluation(self, evaluation):
+            sizes.append(len(agent.population))
+
+    result = agent.search(make_env(), budget=40, callback=Watch())
+    # The population is always the last p evaluated (the oldest leaves, whatever its fitness) ...
+    assert [e.step for e in agent.population] == [e.step for e in result.history[-5:]]
+    assert sizes[5:] == [5] * 35
+    # ... and with s = p every child is a one-decision mutation of the fittest of the previous p.
+    for i in range(5, 40):
+        parent = max(result.history[i - 5 : i], key=lambda e: e.reward)
+        child = result.history[i].encoding
+        assert sum(a != b for a, b in zip(parent.encoding, child, strict=True)) == 1
+
+
+def test_regularized_evolution_beats_random_search_on_the_tiny_table(make_env):
+    # Accuracy grows with the code on the synthetic table, so hill-climbing must pay off.
+    re = np.mean([RegularizedEvolution(10, 5, seed=s).search(make_env(), 100).best.reward for s in range(5)])
+    rs = np.mean([RandomSearch(seed=s).search(make_env(), 100).best.reward for s in range(5)])
+    assert re > rs
+
+
+def test_regularized_evolution_checks_its_arguments():
+    with pytest.raises(ValueError, match="sample_size must be in 1..population_size=4, got 5"):
+        RegularizedEvolution(4, 5)
+    with pytest.raises(ValueError, match="population_size must be >= 1"):
+        RegularizedEvolution(0, 0)
+    with pytest.raises(ValueError, match="needs a Personalization"):
+        PersonalizedEvolution(None)
+
+
+# --- LEMONADE ----------------------------------------------------------------------------------------
+def test_lemonade_keeps_the_non_dominated_set(make_env, tiny_topology):
+    agent = LEMONADE(population_size=8, num_children=4, seed=0)
+    result = agent.search(make_env(), budget=60)
+    objectives = agent.objectives()
+    assert objectives[0] is Metric.VALID_ACCURACY and Metric.PARAMS in objectives and Metric.FLOPS in objectives
+
+    def vector(e):
+        return np.array([-e.metrics[m.value] if m.higher_is_better else e.metrics[m.value] for m in objectives])
+
+    def dominates(a, b):
+        return bool(np.all(a <= b) and np.any(a < b))
+
+    front_ids = {e.index for e in agent.front}
+    for e in result.history:
+        dominated = any(dominates(vector(o), vector(e)) for o in result.history)
+        assert (e.index in front_ids) == (not dominated)
+    assert [e.step for e in result.info["front"]] == [e.step for e in agent.front]
+    assert 0.0 < result.info["hypervolume"] <= 1.0
+
+
+def test_lemonade_prefers_parents_in_sparse_regions(make_env):
+    agent = LEMONADE(seed=0)
+    agent.env = make_env()
+    crowd = [_ev(i, 0.0, 50.0 + i, 1.0 + 0.001 * i) for i in range(1, 6)]
+    crowd = [Evaluation(e.step, e.arch, e.index, e.encoding, {**e.metrics, "valid_accuracy": 50.0 + e.step,
+             "flops": 10.0 + 0.01 * e.step, "latency": 1.0}, 0.0, 1.0, 1.0) for e in crowd]
+    loner = Evaluation(6, "a6", 6, (0,) * 6, {"valid_accuracy": 40.0, "params": 5.0, "flops": 50.0, "latency": 1.0},
+                       0.0, 1.0, 1.0)
+    probs = agent.parent_probabilities([*crowd, loner])
+    assert probs.sum() == pytest.approx(1.0)
+    assert probs[-1] > 3 * probs[:-1].max()
+
+
+# --- MONAS -------------------------------------------------------------------------------------------
+def test_monas_reward_mixes_accuracy_and_cost(tiny_topology):
+    from agents.monas import MONASReward
+    from natsbench_gym.rewards import ScoringContext
+
+    ctx = ScoringContext.create(tiny_topology, "cifar10", 200)
+    reward = MONASReward(alpha=0.75, cost="params")
+    stats_acc, stats_params = ctx.stats(Metric.VALID_ACCURACY), ctx.stats(Metric.PARAMS)
+    metrics = {Metric.VALID_ACCURACY: np.array([stats_acc.max, stats_acc.min]), Metric.PARAMS: np.array([stats_params.max, stats_params.min])}
+    np.testing.assert_allclose(reward.score_many(metrics, ctx), [0.75 - 0.25, 0.0])
+    with pytest.raises(ValueError, match="must be a cost"):
+        MONASReward(cost=Metric.TEST_ACCURACY)
+    env = gym.make("NATSBench-Topology-v0", benchmark=tiny_topology, budget=200, reward_model=MONASReward(cost=Metric.FLOPS))
+    assert make_monas(0).search(env, 10).best.reward <= 0.5
+
+
+def test_monas_learns_on_the_tiny_table(make_env):
+    """On the synthetic table the reward grows with the code; the controller must climb it."""
+    result = make_monas(0, learning_rate=0.02).search(make_env(), 300)
+    rewards = result.rewards()
+    assert rewards[-50:].mean() > rewards[:50].mean() + 0.1
+
+
+def test_monas_leaves_torch_global_state_alone(make_env):
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    threads = torch.get_num_threads()
+    make_monas(0).search(make_env(), 5)
+    assert torch.equal(torch.rand(3), expected) and torch.get_num_threads() == threads
+
+
+# --- SB3 ---------------------------------------------------------------------------------------------
+def test_sb3_agent_with_masks_respects_constraints(make_env):
+    from agents.sb3_agent import SB3Agent
+
+    env = make_env(forbidden_ops=("none", "skip_connect"))
+    result = SB3Agent("maskable_ppo", seed=0, episodes_per_update=4).search(env, 25)
+    assert len(result.history) == 25
+    assert all(min(e.encoding) >= 2 for e in result.history)
+
+
+# --- real data -----------------------------------------------------------------------------------------
+def test_evolution_and_rl_beat_random_search_on_cifar100(topology_bench):
+    """Mean 200-epoch test accuracy of the architecture found in 100 evaluations, 10 seeds each."""
+
+    def found(make):
+        accs = []
+        for seed in range(10):
+            env = gym.make("NATSBench-Topology-v0", benchmark=topology_bench, dataset="cifar100", budget=200)
+            accs.append(make(seed).search(env, 100).best.metrics["test_accuracy"])
+        return float(np.mean(accs))
+
+    random = found(lambda s: RandomSearch(seed=s))
+    re = found(lambda s: RegularizedEvolution(10, 5, seed=s))
+    assert re > random + 0.5, f"RE {re:.2f} vs random {random:.2f}"
+    assert random > 70.0  # the best of 100 random cells is already in the top few percent
+
+
+# --- the script ------------------------------------------------------------------------------------------
+def load_script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reproduce_figs45_script_on_the_tiny_table(tiny_tables, tmp_path, capsys):
+    script = load_script("reproduce_figs45")
+    argv = ["--algos", "re,lemonade,random", "--variants", "predefined", "--datasets", "cifar10,cifar100",
+            "--seeds", "3", "--evaluations", "15", "--workers", "1", "--data", str(tiny_tables), "--out", str(tmp_path)]
+    assert script.main(argv) == 0
+    for name in ("runs.csv", "curves.csv", "summary.csv", "summary.md", "fig4.png", "fig5.png", "timing.csv"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    import csv
+
+    summary = list(csv.DictReader(open(tmp_path / "summary.csv")))
+    assert len(summary) == 2 * 2 * 3  # metrics x datasets x algorithms
+    assert all(row["evaluations"] == "15" and row["seeds"] == "3" for row in summary)
+    assert all(0.0 < float(row["score_mean"]) <= 100.0 and 0.0 < float(row["percentile_mean"]) <= 100.0 for row in summary)
+    runs = list(csv.DictReader(open(tmp_path / "runs.csv")))
+    assert len(runs) == 2 * 2 * 3 * 3 * 15
+    md = (tmp_path / "summary.md").read_text()
+    assert "### h_accuracy after 15 evaluations" in md and "| RE | predefined |" in md and "[99.7]" in md
+    assert "h_accuracy after 15 evaluations" in capsys.readouterr().out
+
+
+def test_reproduce_figs45_rejects_unknown_names(tiny_tables, capsys):
+    script = load_script("reproduce_figs45")
+    with pytest.raises(SystemExit):
+        script.main(["--algos", "re,nsga2", "--data", str(tiny_tables)])
+    assert "unknown algorithm 'nsga2'" in capsys.readouterr().err
