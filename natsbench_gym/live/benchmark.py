@@ -1,0 +1,391 @@
+"""The live backend: train each queried architecture on this machine, instead of looking it up.
+
+What each metric means here (and how it compares with the NATS-Bench tables):
+
+==================  ===========================================================================
+metric              live value
+==================  ===========================================================================
+``params``          exact parameter count (millions) of the network NATS-Bench trains for the
+                    queried dataset (``C=16, N=5`` or the size architecture; that dataset's classes
+                    and image size), in closed form -- identical to the table's numbers.
+``flops``           exact MFLOPs of that same network, NATS-Bench's convention -- identical too.
+``latency``         milliseconds of one forward pass of that same full-size network at batch size 1
+                    on this machine's CPU (device ``"local_cpu"``), median of
+                    ``LiveConfig.latency_runs`` runs.
+``valid_accuracy``  accuracy (%) on the validation split after training the *small* network of
+``test_accuracy``   :class:`~natsbench_gym.live.config.LiveConfig` (default ``C=8, N=1``, 16x16, 3
+``train_accuracy``  epochs) on the training data; train accuracy is measured after training.
+``train_time``      seconds actually spent in the training loop here (not simulated GPU time).
+==================  ===========================================================================
+
+**Training data.** Unless ``data=`` says otherwise, every dataset name trains on scikit-learn's
+handwritten digits (10 classes, offline): the dataset chosen (``cifar10``, ``cifar100``,
+``ImageNet16-120``) then sets only the classes and image size of the full-size network behind
+``params``, ``flops`` and ``latency``, and the accuracies of the three are the same numbers. They
+are a cheap, honest proxy -- a ranking signal from a real training run -- not CIFAR accuracies.
+Pass ``data={"cifar10": ..., ...}`` to train each dataset name on data of your own.
+
+**Budget.** The only budget is ``LiveConfig.epochs`` (:attr:`LiveBenchmark.budgets`).
+
+**Indices.** The size space's index is its code, as in NATS-Bench. The topology space's official
+index order is data (NATS-Bench's ``meta_archs``); without it, live topology indices are the dense
+codes of :mod:`natsbench_gym.spaces`. Pass ``index_to_code=<a table Benchmark>`` to use the
+official order. The cache is keyed by code, so both orders share results.
+
+**Statistics.** :meth:`Benchmark.stats` normalises metrics over the whole space. ``params`` and
+``flops`` statistics are exact over the whole space (closed form, vectorised). Training the whole
+space is out of the question, so the statistics of accuracies, training time and latency are
+over the architectures evaluated *so far* (this session and every earlier one sharing the cache,
+with the same data, config and seed); they need at least two, and they move as more are evaluated.
+
+**Cache.** Results persist in an SQLite file (default ``<default_cache_dir()>/live-v1.sqlite``, see
+:mod:`natsbench_gym.live.cache`), one committed row per result, so a repeated query costs
+microseconds and an interrupted sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from natsbench_gym.benchmarks.base import ArchLike, Benchmark
+from natsbench_gym.benchmarks.table import default_cache_dir
+from natsbench_gym.errors import InvalidArchitectureError, MissingMetricError, UnknownNameError
+from natsbench_gym.live.cache import SCHEMA_VERSION, ResultStore
+from natsbench_gym.live.config import LiveConfig, LiveConfigError
+from natsbench_gym.live.cost import space_costs
+from natsbench_gym.live.data import LiveData, as_live_data
+from natsbench_gym.live.train import TrainingResult, nats_latency_ms, train_and_evaluate
+from natsbench_gym.spaces import SearchSpace, make_space
+from natsbench_gym.types import Dataset, Metric, MetricStats, SpaceKind
+
+__all__ = ["LiveBenchmark", "LOCAL_DEVICE", "default_live_cache_path"]
+
+logger = logging.getLogger(__name__)
+
+#: The one latency device of the live backend: this machine's CPU.
+LOCAL_DEVICE = "local_cpu"
+
+_TRAINING_FIELDS = {
+    Metric.TRAIN_ACCURACY: "train_accuracy",
+    Metric.VALID_ACCURACY: "valid_accuracy",
+    Metric.TEST_ACCURACY: "test_accuracy",
+    Metric.TRAIN_TIME: "train_time",
+}
+
+#: Below this many evaluated architectures, live statistics of a measured metric are refused.
+MIN_EVALUATED_FOR_STATS = 2
+
+
+def default_live_cache_path() -> Path:
+    """``default_cache_dir() / "live-v<schema>.sqlite"``."""
+    return default_cache_dir() / f"live-v{SCHEMA_VERSION}.sqlite"
+
+
+class LiveBenchmark(Benchmark):
+    """Metrics from training the architectures here, on CPU, with a small configurable budget.
+
+    Args:
+        space: ``"topology"`` or ``"size"`` (or a :class:`~natsbench_gym.spaces.SearchSpace`).
+        config: the training budget; default :class:`LiveConfig() <natsbench_gym.live.config.LiveConfig>`.
+        data: training data for every dataset name, or a mapping from dataset names to data (then
+            only those names are available). Data is anything :func:`~natsbench_gym.live.data.as_live_data`
+            takes: ``None`` (handwritten digits), a :class:`~natsbench_gym.live.data.LiveData`,
+            ``(images, labels)`` numpy arrays, three ``(images, labels)`` splits, or a map-style
+            torch dataset.
+        cache_path: SQLite file for results; ``None``: :func:`default_live_cache_path`; ``False``:
+            memory only.
+        index_to_code: official index order, as an array or a :class:`Benchmark` to copy it from.
+        progress: show a progress bar when several architectures are trained in one call; default:
+            when stderr is a terminal.
+
+    Example:
+        >>> from natsbench_gym.live import LiveBenchmark, LiveConfig
+        >>> bench = LiveBenchmark("topology", LiveConfig(epochs=1), cache_path=False)  # doctest: +SKIP
+        >>> bench.query("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|",
+        ...             "cifar10")  # doctest: +SKIP
+        {<Metric.TEST_ACCURACY: 'test_accuracy'>: 93.0, ...}
+    """
+
+    name = "live"
+
+    def __init__(
+        self,
+        space: SpaceKind | str | SearchSpace = "topology",
+        config: LiveConfig | None = None,
+        data=None,
+        *,
+        cache_path: str | Path | None | bool = None,
+        index_to_code: np.ndarray | Benchmark | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        space_obj = space if isinstance(space, SearchSpace) else make_space(space)
+        if isinstance(index_to_code, Benchmark):
+            if index_to_code.space.kind is not space_obj.kind:
+                raise InvalidArchitectureError(
+                    f"index_to_code comes from a {index_to_code.space.kind.value} benchmark; "
+                    f"expected one of the {space_obj.kind.value} space"
+                )
+            index_to_code = index_to_code._index_to_code
+        super().__init__(space_obj, index_to_code)
+        if config is None:
+            config = LiveConfig()
+        if not isinstance(config, LiveConfig):
+            raise LiveConfigError(f"config must be a LiveConfig, got {type(config).__name__}")
+        self.config = config
+        self._config_hash = config.config_hash()
+        self.progress = progress
+
+        if isinstance(data, Mapping):
+            if not data:
+                raise LiveConfigError("data is an empty mapping; map at least one dataset name to data")
+            specs = {Dataset.parse(k): v for k, v in data.items()}
+        else:
+            specs = {ds: data for ds in Dataset}
+        self._datasets = tuple(ds for ds in Dataset if ds in specs)
+        # One LiveData per distinct spec; user data is checked now (errors at construction), the
+        # default digits are loaded on first use.
+        self._spec_of: dict[Dataset, int] = {}
+        self._specs: dict[int, object] = {}
+        self._data: dict[int, LiveData] = {}
+        for ds, spec in specs.items():
+            self._spec_of[ds] = id(spec)
+            self._specs[id(spec)] = spec
+            if spec is not None and id(spec) not in self._data:
+                self._data[id(spec)] = as_live_data(spec, config)
+
+        if cache_path is False:
+            path = None
+        elif cache_path is None or cache_path is True:
+            path = default_live_cache_path()
+        else:
+            path = Path(cache_path)
+        self._store = ResultStore(path)
+        self._results: dict[tuple, TrainingResult] = {}
+        self._costs: dict[Dataset, tuple[np.ndarray, np.ndarray]] = {}
+        #: Networks trained / latencies measured by this object (cache hits do not count).
+        self.trainings_run = 0
+        self.latencies_measured = 0
+
+    # --- what this backend has -------------------------------------------------------------------
+    @property
+    def datasets(self) -> tuple[Dataset, ...]:
+        return self._datasets
+
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        """The one budget: ``config.epochs``."""
+        return (self.config.epochs,)
+
+    @property
+    def latency_devices(self) -> tuple[str, ...]:
+        return (LOCAL_DEVICE,)
+
+    def available_metrics(self, dataset, budget=None) -> frozenset[Metric]:
+        self.check_dataset(dataset)
+        self.check_budget(budget)
+        return frozenset(Metric)
+
+    @property
+    def cache_path(self) -> Path | None:
+        """The SQLite file results persist in (``None`` when memory only)."""
+        return self._store.path if self._store.persistent else None
+
+    def data(self, dataset: Dataset | str) -> LiveData:
+        """The training data behind ``dataset``'s accuracies (loads the digits on first use)."""
+        ds = self.check_dataset(dataset)
+        spec_id = self._spec_of[ds]
+        if spec_id not in self._data:
+            self._data[spec_id] = as_live_data(self._specs[spec_id], self.config)
+        return self._data[spec_id]
+
+    def costs(self, dataset: Dataset | str) -> tuple[np.ndarray, np.ndarray]:
+        """Exact params and MFLOPs of every architecture's full-size network for ``dataset``, in code order."""
+        ds = self.check_dataset(dataset)
+        if ds not in self._costs:
+            self._costs[ds] = space_costs(self.space, ds.num_classes, ds.image_size)
+        return self._costs[ds]
+
+    # --- evaluation -------------------------------------------------------------------------------
+    def _training_key(self, code: int, data: LiveData) -> tuple[str, int, str, str, int]:
+        return (self.space.kind.value, int(code), data.data_id, self._config_hash, self.config.seed)
+
+    def _threads(self) -> int:
+        return self.config.num_threads or torch.get_num_threads()
+
+    def _progress(self, items: list, description: str) -> Iterator:
+        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        if not show or len(items) < 2:
+            yield from items
+            return
+        try:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        except ImportError:  # rich is a dependency, but the bar is a nicety
+            yield from items
+            return
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(description, total=len(items))
+            for item in items:
+                yield item
+                bar.advance(task)
+
+    def _trainings(self, codes: Iterable[int], dataset: Dataset) -> dict[int, TrainingResult]:
+        data = self.data(dataset)
+        out: dict[int, TrainingResult] = {}
+        missing = []
+        for code in dict.fromkeys(int(c) for c in codes):
+            key = self._training_key(code, data)
+            result = self._results.get(key)
+            if result is None:
+                record = self._store.get_training(key)
+                if record is not None:
+                    result = self._results[key] = TrainingResult.from_dict(record)
+            if result is None:
+                missing.append(code)
+            else:
+                out[code] = result
+        if missing:
+            logger.info(
+                "live: training %d %s architecture(s) on %s (%d epochs)",
+                len(missing), self.space.kind.value, data.name, self.config.epochs,
+            )
+        for code in self._progress(missing, f"training {self.space.kind.value} networks on {data.name}"):
+            encoding = self.space.decode(code)
+            start = time.perf_counter()
+            result = train_and_evaluate(self.space.kind, encoding, data, self.config)
+            self.trainings_run += 1
+            key = self._training_key(code, data)
+            self._results[key] = result
+            record = result.to_dict() | {
+                "data_name": data.name,
+                "config": self.config.training_fields(),
+                "torch": torch.__version__,
+            }
+            self._store.put_training(key, self.space.format(encoding), record)
+            logger.info(
+                "live: %s -> valid %.2f%% test %.2f%% (%.1f s)",
+                self.space.format(encoding), result.valid_accuracy, result.test_accuracy, time.perf_counter() - start,
+            )
+            out[code] = result
+        return out
+
+    def _latencies(self, codes: Iterable[int], dataset: Dataset) -> dict[int, float]:
+        threads, runs = self._threads(), self.config.latency_runs
+        out: dict[int, float] = {}
+        missing = []
+        for code in dict.fromkeys(int(c) for c in codes):
+            value = self._store.get_latency((self.space.kind.value, code, dataset.value, threads, runs))
+            if value is None:
+                missing.append(code)
+            else:
+                out[code] = value
+        for code in self._progress(missing, f"measuring latency on {LOCAL_DEVICE}"):
+            value = nats_latency_ms(self.space.kind, self.space.decode(code), dataset, runs, self.config.num_threads)
+            self.latencies_measured += 1
+            self._store.put_latency((self.space.kind.value, code, dataset.value, threads, runs), value)
+            out[code] = value
+        return out
+
+    def _query_indices(self, indices, dataset, budget, metrics, device):
+        codes = self._index_to_code[np.asarray(indices, dtype=np.int64)]
+        out: dict[Metric, np.ndarray] = {}
+        if any(m in _TRAINING_FIELDS for m in metrics):
+            results = self._trainings(codes.tolist(), dataset)
+            for m in metrics:
+                if m in _TRAINING_FIELDS:
+                    out[m] = np.array([getattr(results[c], _TRAINING_FIELDS[m]) for c in codes.tolist()], dtype=np.float64)
+        if Metric.LATENCY in metrics:
+            latencies = self._latencies(codes.tolist(), dataset)
+            out[Metric.LATENCY] = np.array([latencies[c] for c in codes.tolist()], dtype=np.float64)
+        if Metric.PARAMS in metrics or Metric.FLOPS in metrics:
+            params, flops = self.costs(dataset)
+            out[Metric.PARAMS], out[Metric.FLOPS] = params[codes], flops[codes]
+        return {m: out[m] for m in metrics}
+
+    def training_result(self, arch: ArchLike, dataset: Dataset | str | None = None) -> TrainingResult:
+        """The full training record of ``arch`` (trains it if needed); ``dataset`` picks the data."""
+        ds = self.check_dataset(dataset if dataset is not None else self.datasets[0])
+        code = int(self._index_to_code[self.index(arch)])
+        return self._trainings([code], ds)[code]
+
+    def per_class_accuracy(
+        self, arch: ArchLike, dataset: Dataset | str | None = None, split: str = "test"
+    ) -> np.ndarray:
+        """Accuracy (%) per class on ``"valid"`` or ``"test"`` (``nan`` for a class absent from the split)."""
+        if split not in ("valid", "test"):
+            raise UnknownNameError("split", split, ["valid", "test"])
+        result = self.training_result(arch, dataset)
+        return np.array(result.per_class_valid if split == "valid" else result.per_class_test, dtype=np.float64)
+
+    def extra_info(self, arch: ArchLike, dataset: Dataset | str | None = None) -> dict[str, object]:
+        """What a training run knows beyond the metrics (per-class accuracy, loss, provenance)."""
+        ds = self.check_dataset(dataset if dataset is not None else self.datasets[0])
+        result = self.training_result(arch, ds)
+        data = self.data(ds)
+        return {
+            "per_class_valid_accuracy": np.array(result.per_class_valid),
+            "per_class_test_accuracy": np.array(result.per_class_test),
+            "final_train_loss": result.final_train_loss,
+            "train_data": data.name,
+            "data_id": data.data_id,
+            "config_hash": self._config_hash,
+            "seed": self.config.seed,
+            "epochs": result.epochs,
+        }
+
+    # --- statistics --------------------------------------------------------------------------------
+    def _stats(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> MetricStats:
+        """Exact whole-space statistics of params/FLOPs; statistics so far for measured metrics.
+
+        Not memoised (unlike the base class): the evaluated set grows.
+        """
+        if metric in (Metric.PARAMS, Metric.FLOPS):
+            params, flops = self.costs(dataset)
+            values = params if metric is Metric.PARAMS else flops
+        elif metric in _TRAINING_FIELDS:
+            values = self._store.training_values(
+                self.space.kind.value, self.data(dataset).data_id, self._config_hash, self.config.seed,
+                _TRAINING_FIELDS[metric],
+            )
+        else:
+            values = self._store.latency_values(
+                self.space.kind.value, dataset.value, self._threads(), self.config.latency_runs
+            )
+        values = values[~np.isnan(values)]
+        if values.size < MIN_EVALUATED_FOR_STATS:
+            raise MissingMetricError(
+                f"the live benchmark computes {metric.value} statistics over the architectures it has evaluated "
+                f"so far, and has {values.size} on {dataset.value} with this data, config and seed; evaluate at "
+                f"least {MIN_EVALUATED_FOR_STATS} first (e.g. bench.query_many(space.sample_many(rng, 20), "
+                f"{dataset.value!r})), or use a table backend for whole-space statistics"
+            )
+        return MetricStats(float(values.min()), float(values.max()), float(np.median(values)))
+
+    # --- housekeeping ------------------------------------------------------------------------------
+    def describe(self) -> str:
+        c = self.config
+        names = sorted({self._data[i].name if i in self._data else "digits" for i in self._spec_of.values()})
+        net = f"C={c.channels}, N={c.cells_per_stage}, " if self.space.kind is SpaceKind.TOPOLOGY else ""
+        where = self.cache_path or "memory"
+        return (
+            f"live {self.space.kind.value}: trains on {'/'.join(names)} ({net}{c.input_size}px, {c.epochs} epochs, "
+            f"seed {c.seed}); cache {where}"
+        )
+
+    def close(self) -> None:
+        """Close the cache file (results stay available in memory)."""
+        self._store.close()
+
+    def __enter__(self) -> LiveBenchmark:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
