@@ -146,10 +146,18 @@ def test_statistics(tmp_path):
     assert (stats.min, stats.max) == (params.min(), params.max())
     with pytest.raises(MissingMetricError, match="evaluated so far"):
         bench.stats("valid_accuracy", "cifar10")
+    with pytest.raises(MissingMetricError, match="warm_up"):
+        bench.stats("latency", "cifar10")
     bench.query_many([0, 1], "cifar10", metrics=["valid_accuracy", "latency"])  # two at once: progress bar
     acc = bench.stats("valid_accuracy", "cifar10")
     assert 0 <= acc.min <= acc.median <= acc.max <= 100
     assert bench.stats("latency", "cifar10").min > 0
+    warmed = LiveBenchmark("size", TINY, cache_path=False)
+    indices = warmed.warm_up("cifar10", n=2)
+    assert len(set(indices.tolist())) == 2 and warmed.trainings_run == 2
+    assert warmed.stats("train_time", "cifar10").min > 0
+    with pytest.raises(LiveConfigError, match="warm_up"):
+        warmed.warm_up("cifar10", n=1)
 
 
 def test_user_supplied_arrays_and_datasets():

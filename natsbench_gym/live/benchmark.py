@@ -36,7 +36,8 @@ official order. The cache is keyed by code, so both orders share results.
 ``flops`` statistics are exact over the whole space (closed form, vectorised). Training the whole
 space is out of the question, so the statistics of accuracies, training time and latency are
 over the architectures evaluated *so far* (this session and every earlier one sharing the cache,
-with the same data, config and seed); they need at least two, and they move as more are evaluated.
+with the same data, config and seed); they need at least two (:meth:`LiveBenchmark.warm_up` trains a
+seeded random sample), and they move as more are evaluated.
 
 **Cache.** Results persist in an SQLite file (default ``<default_cache_dir()>/live-v1.sqlite``, see
 :mod:`natsbench_gym.live.cache`), one committed row per result, so a repeated query costs
@@ -341,6 +342,20 @@ class LiveBenchmark(Benchmark):
             "epochs": result.epochs,
         }
 
+    def warm_up(self, dataset: Dataset | str, n: int = 8, seed: int = 0) -> np.ndarray:
+        """Evaluate ``n`` seeded random architectures (every metric) so that statistics exist.
+
+        Normalised rewards need :meth:`stats`, which the live backend computes over what it has
+        evaluated; call this once before a search. Returns the indices evaluated.
+        """
+        ds = self.check_dataset(dataset)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_EVALUATED_FOR_STATS:
+            raise LiveConfigError(f"warm_up(n={n!r}); expected an integer >= {MIN_EVALUATED_FOR_STATS}")
+        codes = self.space.codes(self.space.sample_many(np.random.default_rng(seed), int(n), unique=True))
+        indices = self._code_to_index[codes]
+        self.query_many(indices, ds)
+        return indices
+
     # --- statistics --------------------------------------------------------------------------------
     def _stats(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> MetricStats:
         """Exact whole-space statistics of params/FLOPs; statistics so far for measured metrics.
@@ -364,8 +379,8 @@ class LiveBenchmark(Benchmark):
             raise MissingMetricError(
                 f"the live benchmark computes {metric.value} statistics over the architectures it has evaluated "
                 f"so far, and has {values.size} on {dataset.value} with this data, config and seed; evaluate at "
-                f"least {MIN_EVALUATED_FOR_STATS} first (e.g. bench.query_many(space.sample_many(rng, 20), "
-                f"{dataset.value!r})), or use a table backend for whole-space statistics"
+                f"least {MIN_EVALUATED_FOR_STATS} first (bench.warm_up({dataset.value!r}) trains 8 random ones), or use "
+                "a table backend for whole-space statistics"
             )
         return MetricStats(float(values.min()), float(values.max()), float(np.median(values)))
 
