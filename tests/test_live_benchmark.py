@@ -140,7 +140,7 @@ def test_cheap_metrics_do_not_train():
 
 
 def test_statistics(tmp_path):
-    bench = LiveBenchmark("topology", TINY, cache_path=tmp_path / "live.sqlite", progress=True)
+    bench = LiveBenchmark("topology", TINY, cache_path=tmp_path / "live.sqlite", progress=True, auto_warm_up=0)
     params, _ = space_costs(bench.space, 10, 32)
     stats = bench.stats("params", "cifar10")
     assert (stats.min, stats.max) == (params.min(), params.max())
@@ -158,6 +158,15 @@ def test_statistics(tmp_path):
     assert warmed.stats("train_time", "cifar10").min > 0
     with pytest.raises(LiveConfigError, match="warm_up"):
         warmed.warm_up("cifar10", n=1)
+
+
+def test_statistics_warm_up_automatically():
+    bench = LiveBenchmark("size", TINY, cache_path=False, auto_warm_up=3)
+    stats = bench.stats("valid_accuracy", "cifar10")  # no evaluation yet: trains 3 seeded archs first
+    assert bench.trainings_run == 3
+    assert 0 <= stats.min <= stats.median <= stats.max <= 100
+    again = LiveBenchmark("size", TINY, cache_path=False, auto_warm_up=3)
+    assert again.stats("valid_accuracy", "cifar10") == stats  # the warm-up sample is seeded
 
 
 def test_user_supplied_arrays_and_datasets():

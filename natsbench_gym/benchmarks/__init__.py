@@ -5,7 +5,9 @@ Resolution, first match wins:
 1. an explicit ``path`` (a table directory or official NATS-Bench files) or a :class:`Benchmark`;
 2. ``$NATSBENCH_DATA`` (a table directory, or one holding official files);
 3. official NATS-Bench files under ``$TORCH_HOME`` (default ``~/.torch``), where ``nats_bench`` looks;
-4. the fallbacks registered with :func:`register_fallback` (the live-training default, when installed);
+4. the fallbacks registered with :func:`register_fallback`; by default the live-training backend
+   (:class:`natsbench_gym.live.LiveBenchmark`: real NATS-Bench networks trained here on offline
+   data), whose factory imports torch only when it fires;
 5. otherwise a :class:`~natsbench_gym.errors.DataNotFoundError` that says how to get data.
 """
 
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from natsbench_gym.benchmarks.base import ArchLike, Benchmark
+from natsbench_gym.benchmarks.live_default import live_factory
 from natsbench_gym.benchmarks.official import NATSBenchAPIBenchmark, find_official_dir
 from natsbench_gym.benchmarks.table import TableBenchmark
 from natsbench_gym.errors import DataNotFoundError
@@ -34,7 +37,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_FALLBACKS: list[tuple[str, Callable[[SpaceKind], Benchmark]]] = []
+_FALLBACKS: list[tuple[str, Callable[[SpaceKind], Benchmark]]] = [("live", live_factory)]
 _LOADED: dict[tuple[str, str], Benchmark] = {}
 
 
@@ -95,7 +98,10 @@ def load_benchmark(space: SpaceKind | str = "topology", path: str | os.PathLike 
         key = (kind.value, f"fallback:{name}")
         if key not in _LOADED:
             _LOADED[key] = factory(kind)
-            logger.info("benchmark for %s: %s (no data found; fallback %r)", kind.value, _LOADED[key].describe(), name)
+            logger.warning(
+                "no NATS-Bench data found (NATSBENCH_DATA unset, no official files under $TORCH_HOME); "
+                "benchmark for %s: %s (fallback %r)", kind.value, _LOADED[key].describe(), name
+            )
         return _LOADED[key]
     raise DataNotFoundError(
         f"no NATS-Bench data found for the {kind.value} space: set NATSBENCH_DATA to a table directory "

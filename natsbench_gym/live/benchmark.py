@@ -105,6 +105,9 @@ class LiveBenchmark(Benchmark):
         index_to_code: official index order, as an array or a :class:`Benchmark` to copy it from.
         progress: show a progress bar when several architectures are trained in one call; default:
             when stderr is a terminal.
+        auto_warm_up: when statistics of a measured metric (accuracy, latency, train time) are needed
+            and fewer than two architectures have been evaluated, first :meth:`warm_up` this many
+            seeded random architectures (``0`` raises :class:`MissingMetricError` instead).
 
     Example:
         >>> from natsbench_gym.live import LiveBenchmark, LiveConfig
@@ -125,6 +128,7 @@ class LiveBenchmark(Benchmark):
         cache_path: str | Path | None | bool = None,
         index_to_code: np.ndarray | Benchmark | None = None,
         progress: bool | None = None,
+        auto_warm_up: int = 8,
     ) -> None:
         space_obj = space if isinstance(space, SearchSpace) else make_space(space)
         if isinstance(index_to_code, Benchmark):
@@ -142,6 +146,8 @@ class LiveBenchmark(Benchmark):
         self.config = config
         self._config_hash = config.config_hash()
         self.progress = progress
+        self.auto_warm_up = int(auto_warm_up)
+        self._warming_up = False
 
         if isinstance(data, Mapping):
             if not data:
@@ -375,6 +381,19 @@ class LiveBenchmark(Benchmark):
                 self.space.kind.value, dataset.value, self._threads(), self.config.latency_runs
             )
         values = values[~np.isnan(values)]
+        if values.size < MIN_EVALUATED_FOR_STATS and self.auto_warm_up and not self._warming_up:
+            # Normalised rewards need statistics before the first search step: train a seeded
+            # sample once (cached like every other result) rather than fail on the first step.
+            logger.info(
+                "live %s statistics need %d evaluated architectures; warming up with %d seeded random ones",
+                metric.value, MIN_EVALUATED_FOR_STATS, self.auto_warm_up,
+            )
+            self._warming_up = True
+            try:
+                self.warm_up(dataset, n=self.auto_warm_up, seed=self.config.seed)
+            finally:
+                self._warming_up = False
+            return self._stats(metric, dataset, budget, device)
         if values.size < MIN_EVALUATED_FOR_STATS:
             raise MissingMetricError(
                 f"the live benchmark computes {metric.value} statistics over the architectures it has evaluated "
