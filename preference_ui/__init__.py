@@ -1,0 +1,39 @@
+"""The human preference interface (the paper's Sec. III-C): pairwise judgments in a browser or a terminal.
+
+A person is shown two architectures side by side -- a drawing of each, every metric with its unit and
+percentile in the whole space -- and says which one they prefer (or a tie, or skip). The judgments
+train their personal reward model (RankNet), which the environments and agents accept as
+``reward_model=RankNetRewardModel.load(path)``.
+
+* :class:`~preference_ui.core.ElicitationSession` -- the loop both interfaces share, with durable,
+  resumable sessions;
+* :func:`preference_ui.web.create_app` -- the web page (Flask; needs the ``ui`` extra);
+* :class:`preference_ui.tui.ElicitationApp` -- the terminal UI (Textual; needs the ``ui`` extra).
+
+Start either with ``python scripts/elicit.py`` (add ``--tui`` for the terminal).
+"""
+
+from __future__ import annotations
+
+from preference_ui.core import ElicitationSession, Pair
+from preference_ui.errors import (
+    ElicitationError,
+    InvalidRequestError,
+    NotFittedError,
+    NothingToUndoError,
+    SessionMismatchError,
+    StalePairError,
+    UnknownPairError,
+)
+
+__all__ = [
+    "ElicitationSession",
+    "Pair",
+    "ElicitationError",
+    "InvalidRequestError",
+    "UnknownPairError",
+    "StalePairError",
+    "NothingToUndoError",
+    "NotFittedError",
+    "SessionMismatchError",
+]

@@ -1,0 +1,162 @@
+"""The one place the interface touches :mod:`reward_models`: judgments, pair selection, RankNet.
+
+Nothing here stores, selects or learns by itself. Judgments go to
+:class:`reward_models.PreferenceDataset` (append-only JSON Lines, one fsync per judgment, an undo is
+an appended retraction), pairs come from :class:`reward_models.RandomPairSelector` (the paper's
+Alg. 2) or :class:`reward_models.ActivePairSelector`, and the reward model is
+:class:`reward_models.RankNetRewardModel`. Keeping the calls in one module keeps the interface's core
+readable and makes it the only file to change if those APIs do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from natsbench_gym.rewards import ScoringContext
+from natsbench_gym.types import Metric
+from preference_ui.errors import NotFittedError, SessionMismatchError
+from reward_models.errors import ModelFileError, PairSelectionError, PreferenceDataError
+from reward_models.preferences import Comparison, Outcome, PreferenceDataset, pair_key
+from reward_models.selection import ActivePairSelector, RandomPairSelector
+
+__all__ = [
+    "JudgmentStore",
+    "pair_key", "select_pair", "fit_model", "save_model", "load_model", "model_metrics", "MODEL_SUFFIX"]
+
+logger = logging.getLogger(__name__)
+
+#: Extension of the fitted model's file (what ``RankNetRewardModel.save`` writes).
+MODEL_SUFFIX = ".pt"
+
+
+class JudgmentStore:
+    """A session's judgments: a :class:`~reward_models.PreferenceDataset` opened on its file.
+
+    Args:
+        path: the JSON Lines file (created on the first judgment).
+        context: where the architectures come from (their space, dataset and official strings).
+        judge: who judges, recorded in every comparison.
+    """
+
+    def __init__(self, path: Path, context: ScoringContext, judge: str = "human") -> None:
+        self.context = context
+        self.judge = judge
+        try:
+            self.dataset = PreferenceDataset.open(path)
+        except PreferenceDataError as exc:
+            raise SessionMismatchError(f"cannot resume {str(path)!r}: {exc}") from exc
+        kind = context.benchmark.space.kind
+        if self.dataset.space is not None and self.dataset.space is not kind:
+            raise SessionMismatchError(
+                f"{str(path)!r} holds judgments of the {self.dataset.space.value} space, not {kind.value}; "
+                "use another session file"
+            )
+
+    def count(self) -> int:
+        """Judgments in force (retracted ones left out)."""
+        return len(self.dataset)
+
+    def comparisons(self) -> tuple[Comparison, ...]:
+        return self.dataset.comparisons
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """``(a, b)`` official indices of the judgments in force, oldest first."""
+        return [c.indices for c in self.dataset.comparisons]
+
+    def judged_pairs(self) -> set[tuple[int, int]]:
+        return self.dataset.judged_pairs()
+
+    def append(self, a: int, b: int, outcome: str, selector: str) -> None:
+        """Record one judgment durably (written and fsynced before this returns)."""
+        comparison = Comparison.create(
+            self.context.benchmark, a, b, Outcome.parse(outcome), self.judge, selector=selector,
+            dataset=self.context.dataset.value,
+        )
+        self.dataset.append(comparison)
+
+    def retract_last(self) -> tuple[int, int] | None:
+        """Retract the latest judgment in force (an appended record); its pair, or ``None``."""
+        retracted = self.dataset.undo(judge=self.judge)
+        return None if retracted is None else retracted.indices
+
+    def export_jsonl(self) -> bytes:
+        """The judgments in force as JSON Lines that ``PreferenceDataset.open`` reads back."""
+        export = PreferenceDataset(self.dataset.comparisons)
+        return "".join(_json_line(c.to_dict()) for c in export.comparisons).encode()
+
+
+def select_pair(
+    population: np.ndarray,
+    context: ScoringContext,
+    rng: np.random.Generator,
+    *,
+    exclude: set[tuple[int, int]],
+    model: Any = None,
+) -> tuple[int, int, str] | None:
+    """One new pair ``(a, b, strategy)`` among ``population`` not in ``exclude``; ``None`` if none is left.
+
+    With a fitted ``model`` the pair is the one it is least sure about (active selection); without,
+    a random pair (Alg. 2).
+    """
+    selector = ActivePairSelector() if model is not None else RandomPairSelector()
+    try:
+        batch = selector.select(population, 1, rng, exclude=exclude, model=model, context=context)
+    except PairSelectionError:
+        return None
+    (a, b), = batch.pairs
+    return int(a), int(b), batch.strategy
+
+
+def fit_model(comparisons: Sequence[Comparison], context: ScoringContext, seed: int) -> Any:
+    """A RankNet reward model fitted on ``comparisons`` (the paper's Alg. 3)."""
+    from reward_models import RankNetRewardModel  # torch is imported only when a person fits
+
+    model = RankNetRewardModel(seed=seed)
+    try:
+        model.fit(list(comparisons), context)
+    except PreferenceDataError as exc:
+        raise NotFittedError(f"cannot fit the reward model yet: {exc}") from exc
+    return model
+
+
+def save_model(model: Any, path: Path) -> None:
+    """Save ``model`` to ``path`` atomically (a crash leaves the old file or the new one)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    model.save(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_model(path: Path) -> Any | None:
+    """The model saved at ``path``, or ``None`` (with a warning) if it cannot be read.
+
+    An unreadable model must not lock a person out of their judgments: the session resumes and
+    the model is fitted again from them.
+    """
+    from reward_models import RankNetRewardModel
+
+    try:
+        return RankNetRewardModel.load(path)
+    except ModelFileError as exc:
+        logger.warning("ignoring the saved reward model (fit again to replace it): %s", exc)
+        return None
+
+
+def model_metrics(model: Any, context: ScoringContext, available: Sequence[Metric]) -> tuple[Metric, ...]:
+    """The metrics ``model`` reads in ``context`` (all ``available`` ones if it does not say)."""
+    if hasattr(model, "required_metrics"):
+        return tuple(model.required_metrics(context))
+    return tuple(available)
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"

@@ -1,0 +1,225 @@
+"""The terminal UI: the same loop as the web page, for people working over SSH (Textual).
+
+Keys: ``a`` prefer A, ``b`` prefer B, ``t`` tie, ``s`` skip, ``u`` undo, ``f`` fit the reward
+model, ``e`` export the judgments and the model, ``q`` quit. Everything is done by the shared
+:class:`~preference_ui.core.ElicitationSession`; this module only draws its state.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Header, ProgressBar, Static
+
+from preference_ui.core import ElicitationSession
+from preference_ui.errors import ElicitationError
+
+__all__ = ["ElicitationApp"]
+
+logger = logging.getLogger(__name__)
+
+_SIDE_COLORS = {"a": "#3b9ddd", "b": "#f07f3c"}
+
+
+def percentile_bar(percentile: float | None, width: int = 12) -> Text:
+    """``███████░░░░░ p58``: a bar for a percentile (0-100), or ``—`` when there is none."""
+    if percentile is None:
+        return Text("—", style="dim")
+    filled = round(width * percentile / 100)
+    return Text.assemble(("█" * filled, "cyan"), ("░" * (width - filled), "grey37"), f" p{round(percentile):>3}")
+
+
+def architecture_panel(side: str, arch: dict[str, Any]) -> Panel:
+    """One architecture as a rich panel: its drawing in words and a table of its metrics."""
+    table = Table.grid(padding=(0, 1), expand=True)
+    table.add_column("metric", style="grey70", ratio=3)
+    table.add_column("value", justify="right", ratio=3)
+    table.add_column("percentile", ratio=4, no_wrap=True)
+    for m in arch["metrics"]:
+        arrow = "▲" if m["higher_is_better"] else "▼"
+        value = Text("n/a", style="dim") if m["value"] is None else Text(m["text"], style="bold")
+        table.add_row(f"{m['label']} {arrow}", value, percentile_bar(m["percentile"]))
+    drawing = Text("\n".join(arch["lines"]), style="grey85")
+    title = Text.assemble((f" {side.upper()} ", f"bold white on {_SIDE_COLORS[side]}"), f"  #{arch['index']}")
+    return Panel(
+        Group(Text(arch["arch_str"], style="dim", overflow="ellipsis", no_wrap=True), drawing, Text(""), table),
+        title=title, title_align="left", border_style=_SIDE_COLORS[side],
+    )
+
+
+def fit_panel(fit: dict[str, Any]) -> Panel:
+    """The fitted model: which metrics drive it and the top architectures of the space."""
+    drivers = Table(box=None, padding=(0, 1), show_header=False)
+    largest = max((abs(d["effect"]) for d in fit["drivers"]), default=1.0) or 1.0
+    for d in fit["drivers"]:
+        length = round(10 * abs(d["effect"]) / largest)
+        bar = Text("█" * length, style="magenta")
+        drivers.add_row(d["label"], bar, Text(f"{d['prefers']} · {round(100 * d['share'])}%", style="grey70"))
+    top = Table(box=None, padding=(0, 1), header_style="grey70")
+    for column in ("#", "architecture", "score", *fit["columns"]):
+        top.add_column(column, no_wrap=True)
+    for row in fit["top"]:
+        top.add_row(str(row["rank"]), f"#{row['index']} {row['short']}", f"{row['score']:.3f}", *row["cells"])
+    note = f"RankNet fitted on {fit['judgments']} judgment(s)"
+    if fit["stale"]:
+        note += f" · {fit['new_since']} new since: press f to fit again"
+    return Panel(
+        Group(Text(note, style="grey70"), Text("What drives it", style="bold"), drivers, Text(""),
+              Text("Top architectures in the whole space", style="bold"), top),
+        title="Your learned preference", title_align="left", border_style="magenta",
+    )
+
+
+class ElicitationApp(App):
+    """Pairwise judgments in the terminal.
+
+    Args:
+        session: the elicitation session to draw and act on.
+        export_dir: where ``e`` writes the judgments and the model (default: beside the session file).
+    """
+
+    TITLE = "Which network do you prefer?"
+    CSS = """
+    #context { padding: 0 1; color: $text-muted; }
+    #progress-row { height: 1; padding: 0 1; }
+    #progress-text { width: auto; padding-right: 2; }
+    #pair { height: auto; }
+    #pair > Static { width: 1fr; }
+    #message { padding: 0 1; height: auto; }
+    #message.error { color: $error; }
+    #fit { height: auto; }
+    """
+    BINDINGS = [
+        Binding("a", "judge('a')", "prefer A"),
+        Binding("b", "judge('b')", "prefer B"),
+        Binding("t", "judge('tie')", "tie"),
+        Binding("s", "skip", "skip"),
+        Binding("u", "undo", "undo"),
+        Binding("f", "fit", "fit"),
+        Binding("e", "export", "export"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, session: ElicitationSession, export_dir: str | Path | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.export_dir = Path(export_dir) if export_dir else session.path.with_name(session.path.stem + "-export")
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with VerticalScroll():
+            yield Static(id="context")
+            with Horizontal(id="progress-row"):
+                yield Static(id="progress-text")
+                yield ProgressBar(total=1, show_eta=False, id="progress")
+            with Horizontal(id="pair"):
+                yield Static(id="card-a")
+                yield Static(id="card-b")
+            yield Static(id="message")
+            yield Static(id="fit")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_view(self.session.state())
+
+    # --- drawing -----------------------------------------------------------------------------------
+    def refresh_view(self, state: dict[str, Any]) -> None:
+        """Draw ``state`` (the session's :meth:`~ElicitationSession.state`)."""
+        self.state = state
+        c = state["context"]
+        device = f" · latency on {c['device']}" if c["device"] else ""
+        self.query_one("#context", Static).update(
+            f"{c['space']} space · {c['dataset']} · {c['budget']} epochs{device} · "
+            f"{c['population']} candidates · session {c['session']}"
+        )
+        p = state["progress"]
+        skipped = f" · {p['skipped']} skipped" if p["skipped"] else ""
+        self.query_one("#progress-text", Static).update(f"{p['judged']} of {p['target']} judged{skipped}")
+        self.query_one("#progress", ProgressBar).update(total=max(p["target"], 1), progress=min(p["judged"], p["target"]))
+        pair = state["pair"]
+        card_a, card_b = self.query_one("#card-a", Static), self.query_one("#card-b", Static)
+        if pair is None:
+            card_a.update(Panel(Text("No pair left to judge: press f to fit the reward model, or u to undo.", style="bold"),
+                                border_style="grey50"))
+            card_b.update("")
+        else:
+            card_a.update(architecture_panel("a", pair["a"]))
+            card_b.update(architecture_panel("b", pair["b"]))
+        self.query_one("#fit", Static).update(fit_panel(state["fit"]) if state["fit"] else "")
+
+    def say(self, message: str, error: bool = False) -> None:
+        widget = self.query_one("#message", Static)
+        widget.update(message)
+        widget.set_class(error, "error")
+
+    def _do(self, action, *args, message: str = "") -> None:
+        if self.busy:
+            return
+        try:
+            self.refresh_view(action(*args))
+            self.say(message)
+        except ElicitationError as exc:
+            self.say(str(exc), error=True)
+            self.refresh_view(self.session.state())
+
+    # --- actions -----------------------------------------------------------------------------------
+    def action_judge(self, outcome: str) -> None:
+        pair = self.state["pair"]
+        if pair is None:
+            self.say("no pair to judge: press f to fit, or u to undo", error=True)
+            return
+        self._do(self.session.judge, pair["id"], outcome)
+
+    def action_skip(self) -> None:
+        pair = self.state["pair"]
+        if pair is None:
+            self.say("no pair to skip", error=True)
+            return
+        self._do(self.session.skip, pair["id"])
+
+    def action_undo(self) -> None:
+        self._do(self.session.undo, message="Undone: the pair is shown again.")
+
+    def action_fit(self) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        self.say("Fitting the reward model…")
+        self._fit()
+
+    @work(thread=True, exclusive=True)
+    def _fit(self) -> None:
+        # A thread, so the screen stays live while RankNet trains.
+        try:
+            state = self.session.fit()
+        except ElicitationError as exc:
+            self.call_from_thread(self._fit_done, None, str(exc))
+        else:
+            self.call_from_thread(self._fit_done, state, "")
+
+    def _fit_done(self, state: dict[str, Any] | None, error: str) -> None:
+        self.busy = False
+        if state is None:
+            self.say(error, error=True)
+            return
+        self.refresh_view(state)
+        self.say(f"Fitted. The model is saved at {self.session.model_path}")
+
+    def action_export(self) -> None:
+        try:
+            paths = self.session.export_to(self.export_dir)
+        except (ElicitationError, OSError) as exc:
+            self.say(f"export failed: {exc}", error=True)
+            return
+        self.say("Exported: " + ", ".join(str(p) for p in paths))

@@ -1,0 +1,155 @@
+"""End to end in a real headless browser: the page, the server process, a kill and a restart.
+
+Needs Debian's ``chromium`` (``apt-get install chromium``) and Playwright for Python (the ``dev``
+extra); Playwright drives the system browser, so ``playwright install`` is never needed. Without
+them the test is skipped locally, but fails under CI (``CI=true``), where ``.ci/run`` installs them.
+Set ``CHROMIUM`` to use another Chromium or Chrome binary.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from reward_models import PreferenceDataset
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+INSTALL_HINT = "apt-get install -y chromium && pip install -e '.[dev]' (Playwright; no 'playwright install' needed)"
+
+
+def chromium_path() -> str | None:
+    if os.environ.get("CHROMIUM"):
+        return os.environ["CHROMIUM"]
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+def need_browser():
+    """``(sync_playwright, expect, chromium path)``; skip (or fail under CI) when something is missing."""
+    missing = []
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        missing.append("the playwright Python package")
+    browser = chromium_path()
+    if browser is None:
+        missing.append("a chromium binary")
+    if missing:
+        message = f"browser test needs {' and '.join(missing)}: {INSTALL_HINT}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return sync_playwright, expect, browser
+
+
+class Server:
+    """``scripts/elicit.py`` in its own process, as a user starts it."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "elicit.py"), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self.url = self._wait_for_url(timeout=60)
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+
+    def _wait_for_url(self, timeout: float) -> str:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            if line.startswith("Serving"):
+                return line.split(" on ", 1)[1].strip()
+        self.kill()
+        raise AssertionError("the server did not start:\n" + "".join(self.output))
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush or clean up, as in a crash."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_judge_undo_fit_kill_restart_in_a_real_browser(tmp_path, tiny_tables):
+    sync_playwright, expect, browser_path = need_browser()
+    session = tmp_path / "alice.jsonl"
+    args = ["--space", "topology", "--dataset", "cifar10", "--session", str(session), "--pairs", "10",
+            "--seed", "7", "--data", str(tiny_tables), "--port", "0", "--no-browser"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NATSBENCH_GYM_CACHE": str(tmp_path / "cache")}
+    server = Server(args, env)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url)
+            progress = page.locator("#progress-text")
+            expect(progress).to_have_text("0 of 10 judged")
+            expect(page.locator("#a-metrics tr")).to_have_count(6)  # the synthetic table has no latency
+            expect(page.locator("#a-svg svg > path")).to_have_count(6)  # one per edge
+
+            answers = [("click", "#btn-a"), ("key", "b"), ("click", "#btn-tie"), ("key", "ArrowLeft"), ("key", "t")]
+            for n, (how, what) in enumerate(answers, start=1):
+                if n == 5:
+                    fifth = (page.locator("#a-index").inner_text(), page.locator("#b-index").inner_text())
+                page.click(what) if how == "click" else page.keyboard.press(what)
+                expect(progress).to_have_text(f"{n} of 10 judged")
+            page.keyboard.press("u")
+            expect(progress).to_have_text("4 of 10 judged")
+            expect(page.locator("#notice")).to_contain_text("Undone")
+            shown = (page.locator("#a-index").inner_text(), page.locator("#b-index").inner_text())
+            assert shown == fifth, "undo shows the undone pair again"
+
+            page.click("#btn-fit")
+            expect(page.locator("#topk tr.top-row")).to_have_count(10, timeout=60_000)
+            expect(page.locator("#drivers .row").first).to_be_visible()
+            expect(page.locator("#fit-meta")).to_contain_text("RankNet fitted on 4 judgments")
+            expect(page.locator("#export-model")).to_be_visible()
+
+            server.kill()
+            data = PreferenceDataset.open(session)
+            assert [c.outcome.value for c in data] == ["a", "b", "tie", "a"]
+            assert len(data.history) == 5, "the undone judgment stays in the file, retracted"
+
+            server = Server(args, env)
+            page.goto(server.url)
+            expect(progress).to_have_text("4 of 10 judged")
+            assert (page.locator("#a-index").inner_text(), page.locator("#b-index").inner_text()) == fifth
+            expect(page.locator("#topk tr.top-row")).to_have_count(10)
+            page.keyboard.press("b")
+            expect(progress).to_have_text("5 of 10 judged")
+            browser.close()
+        origins = {u.split("/", 3)[2] for u in requests}
+        assert all(o.startswith("127.0.0.1:") for o in origins), f"every asset is local; requested: {origins}"
+        assert not errors, errors
+    finally:
+        server.kill()
+    assert len(PreferenceDataset.open(session)) == 5

@@ -1,0 +1,106 @@
+"""The terminal UI, driven through Textual's test pilot (keys a / b / t / s / u / f / e)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import natsbench_gym
+from preference_ui import ElicitationSession
+from reward_models import PreferenceDataset
+
+pytest.importorskip("textual", reason="the terminal UI needs the 'ui' extra: pip install -e '.[ui]'")
+from textual.widgets import Static  # noqa: E402
+
+from preference_ui.tui import ElicitationApp, percentile_bar  # noqa: E402
+
+
+@pytest.fixture()
+def session(tmp_path: Path, tiny_tables: Path) -> ElicitationSession:
+    bench = natsbench_gym.load_benchmark("topology", tiny_tables)
+    return ElicitationSession.open(tmp_path / "s.jsonl", bench, "cifar10", population=12, pairs=6, seed=3)
+
+
+def text_of(app: ElicitationApp, selector: str) -> str:
+    """What a Static shows, as plain text (rendered at the app's width)."""
+    widget = app.query_one(selector, Static)
+    console = app.console
+    lines = console.render_lines(widget.content, console.options.update_width(widget.size.width or 100))
+    return "\n".join("".join(segment.text for segment in line) for line in lines)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_judge_skip_undo_fit_and_export_from_the_keyboard(session, tmp_path):
+    async def scenario():
+        app = ElicitationApp(session, export_dir=tmp_path / "export")
+        async with app.run_test(size=(160, 60)) as pilot:
+            first = session.pending
+            assert f"#{first.a}" in text_of(app, "#card-a") and f"#{first.b}" in text_of(app, "#card-b")
+            assert "valid accuracy" in text_of(app, "#card-a")
+            for key in ("a", "b", "t"):
+                await pilot.press(key)
+            assert "3 of 6 judged" in text_of(app, "#progress-text")
+            await pilot.press("s")
+            assert "3 of 6 judged · 1 skipped" in text_of(app, "#progress-text")
+            await pilot.press("u")  # takes back the skip
+            await pilot.press("u")  # and the tie
+            assert "2 of 6 judged" in text_of(app, "#progress-text")
+            assert "Undone" in text_of(app, "#message")
+            await pilot.press("f")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            fit = text_of(app, "#fit")
+            assert "Your learned preference" in fit and "RankNet fitted on 2 judgment(s)" in fit
+            assert "Top architectures in the whole space" in fit and "valid accuracy" in fit
+            assert session.model_path.is_file()
+            await pilot.press("e")
+            assert "Exported" in text_of(app, "#message")
+            await pilot.press("q")
+        return first
+
+    first = run(scenario())
+    data = PreferenceDataset.open(session.path)
+    assert [c.outcome.value for c in data] == ["a", "b"]
+    assert data.comparisons[0].indices == (first.a, first.b)
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["s-judgments.jsonl", "s-ranknet.pt"]
+
+
+def test_errors_are_shown_not_raised(session):
+    async def scenario():
+        app = ElicitationApp(session)
+        async with app.run_test(size=(160, 60)) as pilot:
+            await pilot.press("u")
+            assert "nothing to undo" in text_of(app, "#message")
+            await pilot.press("f")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "judge at least one pair" in text_of(app, "#message")
+            assert app.query_one("#message").has_class("error")
+
+    run(scenario())
+    assert not session.path.exists()
+
+
+def test_the_goal_shows_the_end_and_a_resumed_app_continues(session, tiny_tables):
+    async def answer(app_session, keys):
+        app = ElicitationApp(app_session)
+        async with app.run_test(size=(160, 60)) as pilot:
+            for key in keys:
+                await pilot.press(key)
+            return text_of(app, "#card-a"), text_of(app, "#progress-text")
+
+    run(answer(session, "abab"))
+    resumed = ElicitationSession.open(session.path, natsbench_gym.load_benchmark("topology", tiny_tables))
+    card, progress = run(answer(resumed, "ab"))
+    assert "6 of 6 judged" in progress and "No pair left to judge" in card
+    assert len(PreferenceDataset.open(session.path)) == 6
+
+
+def test_percentile_bars():
+    assert percentile_bar(None).plain == "—"
+    assert percentile_bar(50.0, width=10).plain == "█████░░░░░ p 50"
