@@ -1,55 +1,232 @@
-"""Main job: a small architecture search with a fixed metric on the benchmark that is found.
+"""The main job: personalized neural architecture search, end to end (the paper's Alg. 1).
 
-Usage: ``python scripts/search.py [--space topology] [--dataset cifar10] [--metric accuracy] [--n 100] [--seed 0]``
+1. evaluate an initial population of random architectures through ``NATSBench-*-v0``;
+2. draw pairs among them (Alg. 2) and have them judged -- by a synthetic user of a preference you name
+   (default), or by you in the browser (``--human``, or ``--human --tui`` in the terminal);
+3. fit RankNet on the judgments (Alg. 3): your personal reward;
+4. continue regularized evolution under that learned reward and recommend the best architectures.
 
-Samples ``--n`` architectures uniformly at random (seeded), scores them with the fixed metric on the
-validation accuracy of the search budget, and prints the best ones with their test accuracy.
+Runs on whatever benchmark is found: the fast table (``NATSBENCH_DATA``; seconds), official
+NATS-Bench files under ``$TORCH_HOME``, or -- with no data at all -- live training of the real
+NATS-Bench networks on this machine (a few minutes). Writes under ``--out``: the history (JSONL),
+the judgments (JSONL), the learned reward model, a plot and TensorBoard logs.
+
+Example::
+
+    python scripts/search.py --preference weighted --evaluations 100 --seed 0
+    NATSBENCH_DATA=../shared/natsbench python scripts/search.py --dataset cifar100 --preference flop_constraint
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
+import time
+from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 import natsbench_gym
-from natsbench_gym.rewards import ScoringContext, make_fixed_metric
+from natsbench_gym.errors import NATSBenchGymError
+from natsbench_gym.rewards import FIXED_METRICS, ScoringContext, make_fixed_metric
 from natsbench_gym.types import Metric
+
+logger = logging.getLogger("search")
+
+ENV_IDS = {"topology": "NATSBench-Topology-v0", "size": "NATSBench-Size-v0"}
+SHOWN = (Metric.VALID_ACCURACY, Metric.TEST_ACCURACY, Metric.PARAMS, Metric.FLOPS, Metric.LATENCY)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Personalized NAS (Alg. 1): learn your reward from pairwise judgments, then search.")
+    p.add_argument("--space", default="topology", choices=sorted(ENV_IDS))
+    p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or ImageNet16-120")
+    p.add_argument("--budget", type=int, default=None, help="training epochs of the search metrics (default: the benchmark's first)")
+    p.add_argument("--preference", default="weighted", help=f"the synthetic user's preference: {', '.join(FIXED_METRICS)}")
+    p.add_argument("--flip", type=float, default=0.0, help="the synthetic user's probability of answering the wrong way")
+    p.add_argument("--human", action="store_true", help="judge the pairs yourself in the browser (scripts/elicit.py)")
+    p.add_argument("--tui", action="store_true", help="with --human: judge in the terminal instead")
+    p.add_argument("--session", default=None, help="with --human: judgments file (default: OUT/judgments-human.jsonl)")
+    p.add_argument("--evaluations", type=int, default=100, help="architectures to evaluate (the initial population included)")
+    p.add_argument("--population", type=int, default=10, help="regularized evolution's population p")
+    p.add_argument("--sample", type=int, default=5, help="regularized evolution's tournament sample s")
+    p.add_argument("--comparisons", type=int, default=10, help="judged pairs (the paper: 10)")
+    p.add_argument("--judged-architectures", type=int, default=5, help="architectures the pairs are drawn among (the paper: 5)")
+    p.add_argument("--top", type=int, default=5, help="recommendations to print")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default=None, help="benchmark path (default: NATSBENCH_DATA, $TORCH_HOME, else live training)")
+    p.add_argument("--out", default="runs/search", help="output directory")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--space", default="topology", choices=["topology", "size"])
-    parser.add_argument("--dataset", default="cifar10")
-    parser.add_argument("--metric", default="accuracy", help="fixed metric: accuracy, latency, params, flops, weighted, ...")
-    parser.add_argument("--budget", type=int, default=None, help="training epochs (topology: 12/200; size: 90)")
-    parser.add_argument("--n", type=int, default=100, help="architectures to evaluate")
-    parser.add_argument("--top", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", default=None, help="benchmark path (default: NATSBENCH_DATA, then $TORCH_HOME)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return run(args)
+    except (NATSBenchGymError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
 
+
+def run(args: argparse.Namespace) -> int:
+    from agents import RegularizedEvolution, TensorBoardCallback
+    from agents.personalization import Personalization
+    from reward_models import NoiseModel, PreferenceDataset, SyntheticUser
+
+    started = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     bench = natsbench_gym.load_benchmark(args.space, args.data)
-    ctx = ScoringContext.create(bench, args.dataset, args.budget)
-    metric = make_fixed_metric(args.metric)
-    rng = np.random.default_rng(args.seed)
-    indices = bench.indices_of_encodings(bench.space.sample_many(rng, args.n, unique=True))
-    scores = metric.score_many(ctx.query(indices, metric.required_metrics(ctx)), ctx)
-    order = np.argsort(-scores, kind="stable")[: args.top]
-    final = max(bench.budgets)  # report after the longest schedule, as NATS-Bench does
-    report = bench.query_many(indices[order], ctx.dataset, final, device=ctx.device)
-    print(f"benchmark: {bench.describe()}  dataset: {ctx.dataset.value}  search budget: {ctx.budget} epochs; "
-          f"reported metrics after {final} epochs")
-    print(f"best {len(order)} of {args.n} random architectures by {args.metric}:")
-    for rank, j in enumerate(order):
-        values = "  ".join(
-            f"{m.value}={report[m][rank]:.4g}" for m in (Metric.TEST_ACCURACY, Metric.VALID_ACCURACY, Metric.FLOPS, Metric.PARAMS) if m in report
-        )
-        print(f"{rank + 1:2d}. score={scores[j]:.4f}  #{indices[j]:<6d} {bench.arch_str(int(indices[j]))}  {values}")
+    env = gym.make(ENV_IDS[args.space], dataset=args.dataset, benchmark=bench, budget=args.budget)
+    context: ScoringContext = env.unwrapped.context
+    print(f"benchmark: {bench.describe()}")
+    print(f"space: {args.space}  dataset: {context.dataset.value}  search budget: {context.budget} epochs")
+
+    callbacks = [TensorBoardCallback(out / "tensorboard", run_name=f"{args.space}-{context.dataset.value}-seed{args.seed}")]
+    if args.human:
+        model = _human_reward_model(args, bench, context, out)
+        env.unwrapped.set_reward_model(model)
+        agent = RegularizedEvolution(args.population, args.sample, seed=args.seed)
+        user = None
+    else:
+        noise = NoiseModel(flip_probability=args.flip) if args.flip else None
+        user = SyntheticUser(args.preference, context, noise=noise)
+        personalization = Personalization(user, num_comparisons=args.comparisons, num_architectures=args.judged_architectures)
+        agent = RegularizedEvolution(args.population, args.sample, seed=args.seed, personalization=personalization)
+        print(f"judge: {user.name} (a synthetic user; --human to judge yourself)")
+
+    result = agent.search(env, args.evaluations, callback=callbacks)
+    model = result.info.get("learned_metric", env.unwrapped.reward_model)
+    comparisons = result.info.get("comparisons") or []
+
+    result.save_jsonl(out / "history.jsonl")
+    if comparisons:
+        (out / "judgments.jsonl").unlink(missing_ok=True)  # this run's judgments only
+        store = PreferenceDataset.open(out / "judgments.jsonl")
+        for c in comparisons:
+            store.append(c)
+    if hasattr(model, "save"):
+        model.save(out / "reward_model.pt")
+
+    scores = result.search_scores()
+    order = _unique_best(result.history, scores, args.top)
+    truth = None
+    if user is not None:
+        truth = user.utilities([ev.index for ev in result.history])
+    _print_recommendations(result, scores, order, truth, context)
+    if user is not None and bench.name == "table":
+        _print_space_rank(bench, context, user, result.history[order[0]].index)
+    _plot(result, scores, truth, order, out / "search.png", context)
+    elapsed = time.perf_counter() - started
+    print(f"\n{len(result.history)} architectures evaluated in {elapsed:.1f} s "
+          f"(simulated training time {result.history[-1].total_train_time / 3600:.1f} h)")
+    print(f"wrote {out / 'history.jsonl'}, {out / 'search.png'}, {out / 'tensorboard'}"
+          + (f", {out / 'judgments.jsonl'}" if comparisons else "") + (f", {out / 'reward_model.pt'}" if hasattr(model, "save") else ""))
+    env.close()
     return 0
+
+
+def _human_reward_model(args, bench, context, out: Path):
+    """Run the preference interface on this benchmark; return the RankNet fitted on the judgments."""
+    from preference_ui import ElicitationSession
+
+    session_path = Path(args.session) if args.session else out / "judgments-human.jsonl"
+    elicit_args = ["--space", args.space, "--dataset", context.dataset.value, "--session", str(session_path),
+                   "--pairs", str(args.comparisons), "--seed", str(args.seed)]
+    if args.data:
+        elicit_args += ["--data", args.data]
+    if args.tui:
+        elicit_args.append("--tui")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("elicit", Path(__file__).with_name("elicit.py"))
+    elicit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(elicit)
+    print(f"judge the pairs (then press 'fit'); stop the {'app' if args.tui else 'server (Ctrl+C)'} to start the search")
+    elicit.main(elicit_args)
+    session = ElicitationSession.open(session_path, bench, context.dataset.value)
+    if session.model is None:
+        session.fit()
+    if session.model is None:
+        raise ValueError(f"no reward model could be fitted from {session_path}: judge at least one pair first")
+    return session.model
+
+
+def _unique_best(history, scores: np.ndarray, k: int) -> list[int]:
+    order, seen = [], set()
+    for i in np.argsort(-scores, kind="stable"):
+        if history[i].index not in seen:
+            seen.add(history[i].index)
+            order.append(int(i))
+        if len(order) == k:
+            break
+    return order
+
+
+def _fmt(name: str, value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{name}=n/a"
+    return f"{name}={value:.4g}"
+
+
+def _print_recommendations(result, scores, order, truth, context) -> None:
+    print(f"\nrecommended architectures (best of {len(result.history)} under the learned reward):")
+    for rank, i in enumerate(order, 1):
+        ev = result.history[i]
+        parts = [_fmt(m.value, ev.metrics.get(m.value, math.nan)) for m in SHOWN if m.value in ev.metrics]
+        true = f"  your utility={truth[i]:.3f}" if truth is not None else ""
+        print(f"{rank:2d}. learned={scores[i]:.3f}{true}  #{ev.index:<6d} {ev.arch}")
+        print("      " + "  ".join(parts))
+
+
+def _print_space_rank(bench, context, user, index: int) -> None:
+    metric = user.reward
+    needed = metric.required_metrics(context) if hasattr(metric, "required_metrics") else None
+    space_scores = metric.score_many(context.query(None, needed), context)
+    mine = space_scores[index]
+    pct = 100.0 * float(np.mean(space_scores <= mine))
+    best = int(np.argmax(space_scores))
+    print(f"\nunder the user's true preference the top recommendation beats {pct:.2f}% of all "
+          f"{bench.space.size:,} architectures (its utility {mine:.4f}; the best in the space {space_scores[best]:.4f}, #{best})")
+
+
+def _plot(result, scores, truth, order, path: Path, context) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = np.arange(1, len(result.history) + 1)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    lines = ax1.plot(n, np.maximum.accumulate(scores), color="C0", label="best-so-far, learned reward")
+    ax1.set_xlabel("evaluated architectures")
+    ax1.set_ylabel("learned reward")
+    ax1.set_title("search progress")
+    if truth is not None:  # the learned reward has its own scale: the true utility gets its own axis
+        best_idx = [int(np.argmax(scores[:k])) for k in n]
+        twin = ax1.twinx()
+        lines += twin.plot(n, truth[best_idx], color="C1", label="its true utility (synthetic user)")
+        twin.set_ylabel("true utility")
+    ax1.legend(lines, [ln.get_label() for ln in lines], loc="lower right")
+    acc = np.array([ev.metrics.get(context.accuracy_metric.value, np.nan) for ev in result.history])
+    params = np.array([ev.metrics.get("params", np.nan) for ev in result.history])
+    sc = ax2.scatter(params, acc, c=scores, cmap="viridis", s=18)
+    ax2.scatter(params[order], acc[order], facecolors="none", edgecolors="red", s=90, label="recommended")
+    fig.colorbar(sc, ax=ax2, label="learned reward")
+    ax2.set_xlabel("params (M)")
+    ax2.set_ylabel(f"{context.accuracy_metric.label} (%)")
+    ax2.set_title("evaluated architectures")
+    ax2.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
