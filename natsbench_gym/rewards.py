@@ -87,6 +87,10 @@ class ScoringContext:
     def stats(self, metric: Metric) -> MetricStats:
         return self.benchmark.stats(metric, self.dataset, self.budget, self.device)
 
+    def space_values(self, metric: Metric) -> np.ndarray:
+        """Values of ``metric`` over the space (or the sample a live backend has): see ``Benchmark.space_values``."""
+        return self.benchmark.space_values(metric, self.dataset, self.budget, self.device)
+
     def has(self, metric: Metric) -> bool:
         return metric in self.benchmark.available_metrics(self.dataset, self.budget) and (
             metric is not Metric.LATENCY or self.device is not None
@@ -159,6 +163,9 @@ class FixedMetric(BuiltinMetric):
     metric: Metric
     name: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metric", Metric.parse(self.metric))
+
     def required_metrics(self, context):
         return (_resolve(self.metric, context),)
 
@@ -174,6 +181,20 @@ class WeightedSum(BuiltinMetric):
     weights: Mapping[Metric, float] = field(default_factory=lambda: {Metric.VALID_ACCURACY: 1.0, Metric.LATENCY: 1.0, Metric.PARAMS: 1.0, Metric.FLOPS: 1.0})
     name: str = "weighted"
     skip_missing: bool = True
+
+    def __post_init__(self) -> None:
+        # Parse names now (a typo fails here, not at the first step) and reject weights that make the
+        # mean meaningless: a zero total would divide by zero and score every architecture nan.
+        weights = {Metric.parse(m): float(w) for m, w in self.weights.items()}
+        bad = {str(m): w for m, w in weights.items() if not (np.isfinite(w) and w >= 0)}
+        if bad:
+            raise ValueError(f"weighted metric {self.name!r}: weights must be finite and >= 0, got {bad}")
+        if not sum(weights.values()) > 0:
+            raise ValueError(f"weighted metric {self.name!r}: at least one weight must be > 0, got {weights}")
+        object.__setattr__(self, "weights", weights)
+
+    def __hash__(self) -> int:  # the generated hash would fail on the weights dict
+        return hash((type(self), tuple(sorted((m.value, w) for m, w in self.weights.items())), self.name, self.skip_missing))
 
     def _terms(self, context: ScoringContext) -> list[tuple[Metric, float]]:
         terms = []
@@ -208,6 +229,12 @@ class ConstrainedMetric(BuiltinMetric):
     constrained: Metric
     threshold: float | None = None
     name: str = "constraint"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objective", Metric.parse(self.objective))
+        object.__setattr__(self, "constrained", Metric.parse(self.constrained))
+        if self.threshold is not None and not np.isfinite(float(self.threshold)):
+            raise ValueError(f"constraint {self.name!r}: threshold must be finite or None, got {self.threshold!r}")
 
     def required_metrics(self, context):
         return (_resolve(self.objective, context), _resolve(self.constrained, context))

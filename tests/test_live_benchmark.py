@@ -167,6 +167,9 @@ def test_statistics_warm_up_automatically():
     assert 0 <= stats.min <= stats.median <= stats.max <= 100
     again = LiveBenchmark("size", TINY, cache_path=False, auto_warm_up=3)
     assert again.stats("valid_accuracy", "cifar10") == stats  # the warm-up sample is seeded
+    # the distribution a reward model normalises with is what is known, never the whole space trained
+    assert again.space_values("valid_accuracy", "cifar10").size == 3 and again.trainings_run == 3
+    assert again.space_values("params", "cifar10").size == again.space.size
 
 
 def test_user_supplied_arrays_and_datasets():

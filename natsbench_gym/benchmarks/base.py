@@ -262,9 +262,28 @@ class Benchmark(ABC):
         dev = self.check_device(device) if m is Metric.LATENCY else None
         return self._stats(m, ds, b, dev)
 
+    def space_values(
+        self, metric: Metric | str, dataset: Dataset | str, budget: int | None = None, device: str | None = None
+    ) -> np.ndarray:
+        """The values of ``metric`` that describe its distribution over the space (``nan`` dropped).
+
+        Every architecture's value for a table; a backend that cannot afford the whole space (live
+        training) returns what it knows -- the same values :meth:`stats` is computed from. Use this,
+        not ``query_many(None, ...)``, for space-wide normalisation.
+        """
+        ds = self.check_dataset(dataset)
+        b = self.check_budget(budget)
+        (m,) = self.check_metrics([metric], ds, b)
+        dev = self.check_device(device) if m is Metric.LATENCY else None
+        values = self._space_values(m, ds, b, dev)
+        return values[~np.isnan(values)]
+
+    def _space_values(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> np.ndarray:
+        return self.query_many(None, dataset, budget, [metric], device)[metric]
+
     @cache  # noqa: B019 - benchmarks live as long as the process
     def _stats(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> MetricStats:
-        values = self.query_many(None, dataset, budget, [metric], device)[metric]
+        values = self._space_values(metric, dataset, budget, device)
         values = values[~np.isnan(values)]
         if values.size == 0:
             raise MissingMetricError(f"no {metric.value} values on {dataset.value} to compute statistics from")

@@ -144,6 +144,9 @@ class NATSBenchAPIBenchmark(Benchmark):
                 values.append(float(info[key]))
         return np.array(values) if values else None
 
+    def _space_values(self, metric, dataset, budget, device):
+        return self._query_indices(self.evaluated_indices, dataset, budget, (metric,), device)[metric]
+
     def _stats(self, metric, dataset, budget, device):
         """Statistics over the records present, cached on disk (a full pass queries every record)."""
         tag = f"{self.space.kind.short}-{self.path.name}-{len(self._has)}"

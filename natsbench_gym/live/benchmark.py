@@ -363,25 +363,11 @@ class LiveBenchmark(Benchmark):
         return indices
 
     # --- statistics --------------------------------------------------------------------------------
-    def _stats(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> MetricStats:
-        """Exact whole-space statistics of params/FLOPs; statistics so far for measured metrics.
-
-        Not memoised (unlike the base class): the evaluated set grows.
-        """
-        if metric in (Metric.PARAMS, Metric.FLOPS):
-            params, flops = self.costs(dataset)
-            values = params if metric is Metric.PARAMS else flops
-        elif metric in _TRAINING_FIELDS:
-            values = self._store.training_values(
-                self.space.kind.value, self.data(dataset).data_id, self._config_hash, self.config.seed,
-                _TRAINING_FIELDS[metric],
-            )
-        else:
-            values = self._store.latency_values(
-                self.space.kind.value, dataset.value, self._threads(), self.config.latency_runs
-            )
-        values = values[~np.isnan(values)]
-        if values.size < MIN_EVALUATED_FOR_STATS and self.auto_warm_up and not self._warming_up:
+    def _space_values(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> np.ndarray:
+        """Exact whole-space params/FLOPs; for measured metrics, the architectures evaluated so far
+        (warming up first when fewer than two are known; see ``auto_warm_up``)."""
+        values = self._known_values(metric, dataset)
+        if np.count_nonzero(~np.isnan(values)) < MIN_EVALUATED_FOR_STATS and self.auto_warm_up and not self._warming_up:
             # Normalised rewards need statistics before the first search step: train a seeded
             # sample once (cached like every other result) rather than fail on the first step.
             logger.info(
@@ -393,7 +379,27 @@ class LiveBenchmark(Benchmark):
                 self.warm_up(dataset, n=self.auto_warm_up, seed=self.config.seed)
             finally:
                 self._warming_up = False
-            return self._stats(metric, dataset, budget, device)
+            values = self._known_values(metric, dataset)
+        return values
+
+    def _known_values(self, metric: Metric, dataset: Dataset) -> np.ndarray:
+        if metric in (Metric.PARAMS, Metric.FLOPS):
+            params, flops = self.costs(dataset)
+            return params if metric is Metric.PARAMS else flops
+        if metric in _TRAINING_FIELDS:
+            return self._store.training_values(
+                self.space.kind.value, self.data(dataset).data_id, self._config_hash, self.config.seed,
+                _TRAINING_FIELDS[metric],
+            )
+        return self._store.latency_values(self.space.kind.value, dataset.value, self._threads(), self.config.latency_runs)
+
+    def _stats(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> MetricStats:
+        """Exact whole-space statistics of params/FLOPs; statistics so far for measured metrics.
+
+        Not memoised (unlike the base class): the evaluated set grows.
+        """
+        values = self._space_values(metric, dataset, budget, device)
+        values = values[~np.isnan(values)]
         if values.size < MIN_EVALUATED_FOR_STATS:
             raise MissingMetricError(
                 f"the live benchmark computes {metric.value} statistics over the architectures it has evaluated "
