@@ -36,7 +36,12 @@ logger = logging.getLogger(__name__)
 
 @runtime_checkable
 class Judge(Protocol):
-    """Whoever states preferences: ``judge(pairs, rng=...) -> comparisons``."""
+    """Whoever states preferences: ``judge(pairs, rng=...) -> comparisons``.
+
+    ``pairs`` is a ``reward_models.PairBatch`` of ``(index a, index b)``; the answer is a list of
+    ``reward_models.Comparison``. ``reward_models.SyntheticUser`` is one; a person behind the
+    preference interface is another.
+    """
 
     def __call__(self, pairs: Sequence[Any], *, rng: np.random.Generator | None = None) -> Sequence[Any]:
         ...
@@ -53,7 +58,15 @@ class Personalization:
             takes the first ones of its initial population. ``None``: the whole initial population
             (evolution) or 5 (other agents).
         pair_selector: draws the pairs (default: ``reward_models.RandomPairSelector``, Alg. 2).
-        make_reward_model: builds an unfitted ranking model from a seed (default: ``RankNetRewardModel``).
+        make_reward_model: builds an unfitted ranking model from a seed drawn from the agent's
+            generator (default: ``RankNetRewardModel(seed=seed)``); it needs ``fit(comparisons,
+            context)`` and ``score_many(metrics, context)``.
+
+    Example:
+        >>> from agents.personalization import Personalization  # doctest: +SKIP
+        >>> from reward_models import SyntheticUser
+        >>> user = SyntheticUser("weighted", env.unwrapped.context)  # doctest: +SKIP
+        >>> RegularizedEvolution(10, 5, seed=0, personalization=Personalization(user)).search(env, 100)  # doctest: +SKIP
     """
 
     judge: Judge
@@ -156,13 +169,22 @@ class PersonalizedSearch:
 def fit_learned_metric(
     personalization: Personalization, pool: Sequence[Evaluation], context, rng: np.random.Generator
 ) -> tuple[Any, list[Any]]:
-    """Draw pairs among ``pool`` (Alg. 2), have them judged, fit the ranking model (Alg. 3)."""
+    """Draw pairs among ``pool`` (Alg. 2), have them judged, fit the ranking model (Alg. 3).
+
+    Asks for at most as many pairs as ``pool``'s distinct architectures make (an evolution's random
+    initial population may repeat one).
+    """
     from reward_models import RandomPairSelector, RankNetRewardModel
 
     selector = personalization.pair_selector or RandomPairSelector()
-    pairs = selector.select(pool, personalization.num_comparisons, rng)
+    distinct = len({ev.index for ev in pool})
+    n = min(personalization.num_comparisons, distinct * (distinct - 1) // 2)
+    if n < personalization.num_comparisons:
+        logger.info("%d distinct architectures make only %d pairs; judging those", distinct, n)
+    pairs = selector.select(pool, n, rng)
     comparisons = list(personalization.judge(pairs, rng=rng))
     seed = int(rng.integers(2**31))
-    model = personalization.make_reward_model(seed) if personalization.make_reward_model else RankNetRewardModel(seed=seed)
+    make = personalization.make_reward_model
+    model = make(seed) if make is not None else RankNetRewardModel(seed=seed)
     model.fit(comparisons, context)
     return model, comparisons

@@ -41,6 +41,7 @@ import csv
 import logging
 import math
 import multiprocessing
+import os
 import sys
 import time
 from collections import defaultdict
@@ -115,7 +116,7 @@ def make_agent(algo: str, seed: int, personalization=None):
     raise ValueError(f"unknown algorithm {algo!r}; expected one of {', '.join(ALGORITHMS)}")
 
 
-def make_personalization(metric: str, context, seed: int):
+def make_personalization(metric: str, context):
     """10 comparisons among 5 random architectures, judged by a synthetic user of ``metric``."""
     from agents.personalization import Personalization
     from reward_models import SyntheticUser
@@ -137,7 +138,7 @@ def run_job(job: Job) -> dict[str, Any]:
     )
     personalization = None
     if job.variant == "learned":
-        personalization = make_personalization(job.metric, env.unwrapped.context, job.seed)
+        personalization = make_personalization(job.metric, env.unwrapped.context)
     agent = make_agent(job.algo, job.seed, personalization)
     start = time.perf_counter()
     result = agent.search(env, SearchBudget(evaluations=job.evaluations))
@@ -148,7 +149,22 @@ def run_job(job: Job) -> dict[str, Any]:
         if s > best or best_i < 0:  # first on ties, like SearchResult.best
             best, best_i = s, i
         found.append(result.history[best_i].index)
-    return {**asdict(job), "found": found, "seconds": seconds, "total_train_time": env.unwrapped.total_train_time}
+    ceiling = -1
+    model = result.info.get("learned_metric")
+    if model is not None:
+        # Analysis only, after the search: the learned metric's own optimum over the whole space, the
+        # best any optimiser of that metric could find (the search never sees this).
+        ctx = env.unwrapped.context
+        ceiling = int(np.argmax(model.score_many(ctx.query(None, model.required_metrics(ctx)), ctx)))
+    return {**asdict(job), "found": found, "ceiling": ceiling, "seconds": seconds,
+            "total_train_time": env.unwrapped.total_train_time}
+
+
+def _init_worker() -> None:
+    # Two processes on two cores: torch's intra-op threads would only fight each other (RankNet fits
+    # ran 10x slower with the default thread count). Set before any worker imports torch.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
 
 
 # --- scoring -----------------------------------------------------------------------------------------
@@ -203,11 +219,14 @@ def score_runs(runs: Sequence[dict[str, Any]], data: str | None, epochs: int = 2
             scorers[key] = Scorer(bench, *key, epochs=epochs)
         found = np.asarray(run["found"], dtype=np.int64)
         m = scorers[key].measures(found)
+        ceiling = math.nan
+        if run.get("ceiling", -1) >= 0:
+            ceiling = float(scorers[key].measures(np.array([run["ceiling"]]))["score"][0])
         for k in range(found.size):
             rows.append({
                 "algo": run["algo"], "variant": run["variant"], "metric": run["metric"], "dataset": run["dataset"],
                 "seed": run["seed"], "evaluations": k + 1, "index": int(found[k]),
-                **{name: float(m[name][k]) for name in MEASURES},
+                **{name: float(m[name][k]) for name in MEASURES}, "ceiling": ceiling,
             })
     return rows
 
@@ -220,7 +239,7 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     for (metric, dataset, algo, variant, k), rs in sorted(groups.items(), key=lambda kv: _order(kv[0])):
         row: dict[str, Any] = {"metric": metric, "dataset": dataset, "algo": algo, "variant": variant,
                                "evaluations": k, "seeds": len(rs)}
-        for name in MEASURES:
+        for name in (*MEASURES, "ceiling"):
             mean, half = mean_ci(np.array([r[name] for r in rs]))
             row[f"{name}_mean"], row[f"{name}_ci95"] = mean, half
         out.append(row)
@@ -253,7 +272,7 @@ def plot(curves: Sequence[dict[str, Any]], metric: str, path: Path) -> None:
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in rows)]
     if not datasets:
         return
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.8), squeeze=False)
     colors = {"re": "tab:blue", "monas": "tab:red", "lemonade": "tab:green", "ppo": "tab:purple", "random": "tab:gray"}
     for ax, dataset in zip(axes[0], datasets, strict=True):
         lows = []
@@ -274,9 +293,10 @@ def plot(curves: Sequence[dict[str, Any]], metric: str, path: Path) -> None:
         ax.set_ylabel(f"h_{metric} of best so far / best in space (%)")
         ax.set_ylim(max(0.0, min(lows) - 0.5) if lows else None, 100.05)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"h_{metric}: mean over seeds, 95% interval")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle(f"h_{metric} (test accuracy, 200 epochs) of the best-so-far architecture: mean over seeds, 95% interval")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -330,6 +350,19 @@ def summary_markdown(summary: Sequence[dict[str, Any]], command: str, seconds: f
                     cells.append(f"{r['regret_mean']:.2f} / {r['test_regret_mean']:.2f} / {r['percentile_mean']:.3f}")
                 if any(cells):
                     lines.append(f"| {LABELS[algo]} | {variant} | " + " | ".join(cells) + " |")
+        learned = [r for r in rows if r["variant"] == "learned" and not math.isnan(r["ceiling_mean"])]
+        if learned:
+            lines += ["", "Learned metric: score of the found architecture / score of the learned metric's own optimum "
+                      "over the whole space (what a perfect optimiser of the learned metric would find):", ""]
+            lines.append("| algorithm | " + " | ".join(datasets) + " |")
+            lines.append("|---|" + "---|" * len(datasets))
+            for algo in ALGORITHMS:
+                cells = []
+                for d in datasets:
+                    sel = [r for r in learned if r["algo"] == algo and r["dataset"] == d]
+                    cells.append(f"{sel[0]['score_mean']:.2f} / {sel[0]['ceiling_mean']:.2f}" if sel else "")
+                if any(cells):
+                    lines.append(f"| {LABELS[algo]} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -365,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("agents").setLevel(logging.WARNING)  # one line per SB3 model built is noise here
     if args.seeds < 1 or args.evaluations < 1:
         parser.error("--seeds and --evaluations must be >= 1")
     jobs = [
@@ -389,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(run_job(job))
             _progress(i, len(jobs), start)
     else:
-        with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+        with multiprocessing.get_context("fork").Pool(args.workers, initializer=_init_worker) as pool:
             for i, run in enumerate(pool.imap_unordered(run_job, jobs, chunksize=4), 1):
                 runs.append(run)
                 _progress(i, len(jobs), start)

@@ -214,6 +214,74 @@ def test_regularized_evolution_checks_its_arguments():
         PersonalizedEvolution(None)
 
 
+# --- personalization (Alg. 1) ------------------------------------------------------------------------
+def personalization_for(env, metric="accuracy", **kw):
+    from agents.personalization import Personalization
+    from reward_models import SyntheticUser
+
+    return Personalization(SyntheticUser(metric, env.unwrapped.context), **kw)
+
+
+PERSONALIZED = {
+    "re": lambda seed, p: PersonalizedEvolution(p, population_size=8, sample_size=4, seed=seed),
+    "random": lambda seed, p: RandomSearch(seed=seed, personalization=p),
+    "monas": lambda seed, p: make_monas(seed, personalization=p),
+    "ppo": lambda seed, p: make_ppo(seed, personalization=p),
+}
+
+
+@pytest.mark.parametrize("name", list(PERSONALIZED))
+def test_personalized_search_is_reproducible_and_counts_every_evaluation(name, make_env):
+    def run(seed):
+        env = make_env()
+        return env, PERSONALIZED[name](seed, personalization_for(env)).search(env, budget=25)
+
+    env, first = run(5)
+    _, again = run(5)
+    _, other = run(6)
+    assert histories_equal(first, again) and first.scores == again.scores
+    assert not histories_equal(first, other)
+    assert len(first.history) == 25 and env.unwrapped.num_evaluations == 25  # judging evaluates nothing
+    model = first.info["learned_metric"]
+    assert env.unwrapped.reward_model is model
+    assert len(first.info["comparisons"]) == 10
+    judged = {i for c in first.info["comparisons"] for i in c.indices}
+    assert judged == {e.index for e in first.history[:5]}  # 10 pairs = every pair of the first 5
+    # Every score is the learned metric's: re-scored before it was learned, the env's reward after.
+    from agents.personalization import metrics_of
+
+    expected = model.score_many(metrics_of(first.history), env.unwrapped.context)
+    np.testing.assert_allclose(first.scores, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(first.rewards()[8:], expected[8:], rtol=1e-9, atol=1e-9)
+    assert first.best.step == int(np.argmax(expected)) + 1
+
+
+def test_personalized_evolution_follows_the_users_preference(make_env):
+    """On the synthetic table accuracy and params both grow with the code: a user who wants few
+    parameters and one who wants accuracy must send evolution to opposite ends of the space."""
+
+    def found(metric):
+        env = make_env(reward_model="accuracy")  # the env's own reward is replaced by the learned one
+        p = personalization_for(env, metric, num_architectures=None)
+        return PersonalizedEvolution(p, 10, 5, seed=0).search(env, 60).best.metrics["params"]
+
+    assert found("params") < 0.02 < 0.13 < found("accuracy")
+
+
+def test_personalized_evolution_with_a_stopped_search_learns_nothing(make_env):
+    env = make_env()
+    result = PersonalizedEvolution(personalization_for(env), 8, 4, seed=0).search(env, 50, callback=StopAfter(3))
+    assert len(result.history) == 3 and "learned_metric" not in result.info and result.scores is None
+    assert env.unwrapped.reward_model.name == "accuracy"
+
+
+def test_personalization_checks_its_arguments(make_env):
+    with pytest.raises(ValueError, match="num_architectures must be >= 2"):
+        personalization_for(make_env(), num_architectures=1)
+    with pytest.raises(ValueError, match="num_comparisons must be >= 1"):
+        personalization_for(make_env(), num_comparisons=0)
+
+
 # --- LEMONADE ----------------------------------------------------------------------------------------
 def test_lemonade_keeps_the_non_dominated_set(make_env, tiny_topology):
     agent = LEMONADE(population_size=8, num_children=4, seed=0)
