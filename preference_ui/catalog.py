@@ -69,24 +69,54 @@ def format_value(value: float) -> str:
 
 
 class MetricCatalog:
-    """Every metric of a scoring context over the whole space, for values, percentiles and features.
+    """Every metric of a scoring context, for values, percentiles and features.
+
+    A table backend answers for the whole space at once, so everything is loaded up front. A backend
+    that must train to answer (live training) is asked only about the architectures shown (the
+    ``candidates`` and whatever :meth:`describe` is asked about), and percentiles are taken over the
+    distribution it knows (``context.space_values``); unknown architectures are ``nan``.
 
     Args:
         context: the benchmark, dataset, budget and latency device the metrics come from.
         metrics: the metrics to show (default: every metric the context has, in :class:`Metric` order).
+        candidates: official indices of the architectures that will be shown (used by lazy backends).
     """
 
-    def __init__(self, context: ScoringContext, metrics: Sequence[Metric] | None = None) -> None:
+    def __init__(
+        self, context: ScoringContext, metrics: Sequence[Metric] | None = None, candidates: Sequence[int] | None = None
+    ) -> None:
         self.context = context
         self.metrics: tuple[Metric, ...] = tuple(metrics) if metrics is not None else tuple(m for m in Metric if context.has(m))
-        self._columns = context.query(None, self.metrics)
-        self._sorted = {m: np.sort(col[~np.isnan(col)]) for m, col in self._columns.items()}
+        size = context.benchmark.space.size
+        self.whole_space = context.benchmark.name == "table"
+        if self.whole_space:
+            self._columns = context.query(None, self.metrics)
+            self._known = np.ones(size, dtype=bool)
+        else:
+            self._columns = {m: np.full(size, np.nan) for m in self.metrics}
+            self._known = np.zeros(size, dtype=bool)
+            if candidates is not None:
+                self._ensure(np.asarray(candidates, dtype=np.int64))
+        self._sorted = {
+            m: np.sort(col[~np.isnan(col)]) if self.whole_space else np.sort(context.space_values(m))
+            for m, col in self._columns.items()
+        }
+
+    def _ensure(self, indices: np.ndarray) -> None:
+        missing = np.unique(indices[~self._known[indices]])
+        if missing.size:
+            fresh = self.context.query(missing, self.metrics)
+            for m in self.metrics:
+                self._columns[m][missing] = fresh[m]
+            self._known[missing] = True
 
     def values(self, indices: Sequence[int] | np.ndarray | None = None) -> dict[Metric, np.ndarray]:
-        """``{Metric: array}`` of the architectures with these official indices (``None``: the whole space)."""
+        """``{Metric: array}`` of the architectures with these official indices (``None``: the whole
+        space, ``nan`` where a lazy backend has not been asked)."""
         if indices is None:
             return dict(self._columns)
         idx = np.asarray(indices, dtype=np.int64)
+        self._ensure(idx)
         return {m: col[idx] for m, col in self._columns.items()}
 
     def percentile(self, metric: Metric, values: np.ndarray | float) -> np.ndarray:
@@ -99,6 +129,7 @@ class MetricCatalog:
     def describe(self, index: int) -> list[MetricView]:
         """Every metric of the architecture with official index ``index``."""
         views = []
+        self._ensure(np.array([int(index)], dtype=np.int64))
         for metric in self.metrics:
             value = float(self._columns[metric][int(index)])
             if math.isnan(value):

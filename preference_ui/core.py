@@ -103,7 +103,7 @@ class ElicitationSession:
         self.context = context
         self.space = context.benchmark.space
         self.top_k = top_k
-        self.catalog = MetricCatalog(context)
+        self.catalog = MetricCatalog(context, candidates=state["population"])
         self._state = state
         self._lock = threading.RLock()
         self._store = adapter.JudgmentStore(self.path, context, judge)
@@ -499,7 +499,9 @@ class ElicitationSession:
             if self.space.kind.value == "topology"
             else "Architecture: the channels of the 5 layers."
         )
-        return {"top": top, "columns": [f"{m.label} ({m.unit})" for m in shown], "legend": legend, "drivers": drivers}
+        scope = "Top architectures in the whole space" if self.catalog.whole_space else "Top architectures evaluated so far"
+        return {"top": top, "columns": [f"{m.label} ({m.unit})" for m in shown], "legend": legend, "drivers": drivers,
+                "scope": scope}
 
 
 def _drivers(model, context: ScoringContext, values: dict[Metric, np.ndarray], catalog: MetricCatalog) -> list[dict[str, Any]]:

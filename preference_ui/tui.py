@@ -75,7 +75,7 @@ def fit_panel(fit: dict[str, Any]) -> Panel:
         note += f" · {fit['new_since']} new since: press f to fit again"
     return Panel(
         Group(Text(note, style="grey70"), Text("What drives it", style="bold"), drivers, Text(""),
-              Text("Top architectures in the whole space", style="bold"), top),
+              Text(fit.get("scope", "Top architectures"), style="bold"), top),
         title="Your learned preference", title_align="left", border_style="magenta",
     )
 

@@ -524,3 +524,32 @@ def test_sessions_copied_elsewhere_resume(tmp_path, bench):
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     resumed = ElicitationSession.open(tmp_path / "b" / "s.jsonl", bench)
     assert resumed.state()["progress"]["judged"] == 1 and resumed.pending == session.pending
+
+
+class _LazyBackend(natsbench_gym.TableBenchmark):
+    """A table posing as a backend that must train to answer (like live training): counts what it is asked."""
+
+    name = "lazy"
+
+    def __init__(self, path) -> None:
+        super().__init__(path, "topology")
+        self.asked: set[int] = set()
+
+    def _query_indices(self, indices, dataset, budget, metrics, device):
+        self.asked.update(int(i) for i in indices)
+        return super()._query_indices(indices, dataset, budget, metrics, device)
+
+    def _space_values(self, metric, dataset, budget, device):
+        return super()._query_indices(np.arange(50), dataset, budget, (metric,), device)[metric]
+
+
+def test_a_lazy_backend_is_asked_only_about_the_architectures_shown(tmp_path, tiny_tables):
+    lazy = _LazyBackend(tiny_tables)
+    session = ElicitationSession.open(tmp_path / "lazy.jsonl", lazy, "cifar10", population=6, seed=3)
+    population = set(json.loads(session.state_path.read_text())["population"])
+    assert lazy.asked == population
+    session.judge(session.pending.id, "a")
+    fitted = session.fit()
+    assert len(lazy.asked) <= 6  # the fit ranks what is known; it never queries the whole space
+    assert fitted is not None
+    assert not session.catalog.whole_space

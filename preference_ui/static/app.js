@@ -118,6 +118,7 @@ function renderFit(fit) {
   }
   table.append(body);
   $("topk-legend").textContent = fit.legend;
+  if (fit.scope) $("topk-scope").textContent = fit.scope;
 }
 
 function render(next) {
