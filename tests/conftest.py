@@ -177,3 +177,44 @@ def tiny_tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_tiny_table(directory, "topology")
     make_tiny_table(directory, "size")
     return directory
+
+
+# --- independent random metrics (reward-model tests) ---------------------------------------------
+class RandomMetricsBenchmark(natsbench_gym.Benchmark):
+    """The topology space with independent, uniformly random metrics (latency included).
+
+    Unlike the tiny tables, whose metrics all grow with the code, no metric here predicts another,
+    so a test can tell which one a learned preference follows. Accuracies are plausible percentages,
+    FLOPs MFLOPs, params millions, latency milliseconds on ``"fake_device"``; no value is missing.
+    """
+
+    name = "random-metrics"
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(make_space("topology"))
+        rng = np.random.default_rng(seed)
+        n = self.space.size
+        Metric = natsbench_gym.Metric  # noqa: N806 - the enum, under its usual name
+        self._values = {
+            Metric.TEST_ACCURACY: rng.uniform(10.0, 95.0, n),
+            Metric.VALID_ACCURACY: rng.uniform(10.0, 92.0, n),
+            Metric.FLOPS: rng.uniform(1.0, 200.0, n),
+            Metric.PARAMS: rng.uniform(0.1, 1.5, n),
+            Metric.LATENCY: rng.uniform(1.0, 20.0, n),
+        }
+
+    @property
+    def latency_devices(self) -> tuple[str, ...]:
+        return ("fake_device",)
+
+    def available_metrics(self, dataset, budget=None):
+        return frozenset(self._values)
+
+    def _query_indices(self, indices, dataset, budget, metrics, device):
+        return {m: self._values[m][indices] for m in metrics}
+
+
+@pytest.fixture(scope="session")
+def random_metrics_bench() -> natsbench_gym.Benchmark:
+    """A :class:`RandomMetricsBenchmark` (topology space, independent random metrics, no files)."""
+    return RandomMetricsBenchmark(seed=0)

@@ -1,0 +1,131 @@
+"""How fast RankNet is: fitting on 100 comparisons, and scoring the whole topology space.
+
+Prints the median (and min/max) of several runs of
+
+* ``fit``: :meth:`RankNetRewardModel.fit` on 100 judged pairs (synthetic ``weighted`` user) among
+  100 random architectures -- the largest fit of the Table I reproduction;
+* ``score space``: :meth:`RankNetRewardModel.score_many` on all 15,625 topology architectures (the
+  metrics already queried, as an env that caches them would), and the same including the query.
+
+Uses ``$NATSBENCH_DATA`` (or ``--data``); with no data it falls back to made-up metrics of the same
+shape, which time the same computation.
+
+Example:
+    NATSBENCH_DATA=../shared/natsbench python benchmarks/bench_ranknet.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def _timed(fn: Callable[[], object], repeats: int) -> list[float]:
+    fn()  # warm-up
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def _line(label: str, seconds: list[float], unit: str = "ms") -> str:
+    scale = 1000.0 if unit == "ms" else 1.0
+    return f"{label:<42s} median {statistics.median(seconds) * scale:8.1f} {unit}   (min {min(seconds) * scale:.1f}, max {max(seconds) * scale:.1f}, n={len(seconds)})"
+
+
+def _benchmark(data: str | None):
+    import natsbench_gym
+
+    data = data or os.environ.get("NATSBENCH_DATA")
+    if data:
+        return natsbench_gym.load_benchmark("topology", path=data), f"NATS-Bench data at {data}"
+    # Without data the resolution chain would end in live training; time the same computation on
+    # made-up metrics instead.
+    return _FakeTopology(), "made-up metrics (no NATSBENCH_DATA)"
+
+
+class _FakeTopology:  # built lazily so that importing this file needs nothing
+    def __new__(cls):
+        import natsbench_gym
+        from natsbench_gym.spaces import make_space
+        from natsbench_gym.types import Metric
+
+        class Fake(natsbench_gym.Benchmark):
+            name = "fake"
+
+            def __init__(self) -> None:
+                super().__init__(make_space("topology"))
+                rng = np.random.default_rng(0)
+                n = self.space.size
+                self.values = {Metric.TEST_ACCURACY: rng.uniform(10, 95, n), Metric.VALID_ACCURACY: rng.uniform(10, 92, n),
+                               Metric.FLOPS: rng.uniform(1, 200, n), Metric.PARAMS: rng.uniform(0.1, 1.5, n),
+                               Metric.LATENCY: rng.uniform(1, 20, n)}
+
+            @property
+            def datasets(self):
+                return tuple(natsbench_gym.Dataset)
+
+            @property
+            def latency_devices(self):
+                return ("fake",)
+
+            def available_metrics(self, dataset, budget=None):
+                return frozenset(self.values)
+
+            def _query_indices(self, indices, dataset, budget, metrics, device):
+                return {m: self.values[m][indices] for m in metrics}
+
+        return Fake()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Time RankNet fitting and whole-space scoring.")
+    p.add_argument("--data", default=None, help="NATS-Bench data (default: $NATSBENCH_DATA)")
+    p.add_argument("--dataset", default="cifar100")
+    p.add_argument("--comparisons", type=int, default=100)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--ensemble", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (tiny networks: 1 is fastest)")
+    args = p.parse_args(argv)
+
+    t0 = time.perf_counter()
+    import torch
+
+    from natsbench_gym.rewards import ScoringContext
+    from reward_models import PreferenceDataset, RandomPairSelector, SyntheticUser
+    from reward_models.ranknet import RankNetRewardModel
+
+    import_s = time.perf_counter() - t0
+    torch.set_num_threads(args.threads)
+    bench, source = _benchmark(args.data)
+    ctx = ScoringContext.create(bench, args.dataset, 200 if 200 in bench.budgets else None, accuracy_metric="test_accuracy")
+    rng = np.random.default_rng(0)
+    population = rng.choice(bench.space.size, size=100, replace=False)
+    pairs = RandomPairSelector().select(population, args.comparisons, rng)
+    data = PreferenceDataset(SyntheticUser("weighted", ctx).judge_many(pairs, rng, selector=pairs.strategy))
+
+    model = RankNetRewardModel(seed=0, ensemble=args.ensemble)
+    fit_s = _timed(lambda: model.fit(data, ctx), args.repeats)
+    metrics = ctx.query(None, model.required_metrics(ctx))
+    score_s = _timed(lambda: model.score_many(metrics, ctx), max(args.repeats, 20))
+    query_score_s = _timed(lambda: model.score_many(ctx.query(None, model.required_metrics(ctx)), ctx), max(args.repeats, 20))
+
+    print(f"RankNet benchmark: {source}, {args.dataset}, topology space ({bench.space.size} architectures)")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), ensemble={args.ensemble}, python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)")
+    print(f"{'import torch + reward_models':<42s} {import_s * 1000:8.1f} ms (once per process)")
+    print(_line(f"fit on {args.comparisons} comparisons", fit_s) + f"   [{model.metadata['epochs']} epochs]")
+    print(_line(f"score space ({bench.space.size} archs)", score_s))
+    print(_line("query + score space", query_score_s))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

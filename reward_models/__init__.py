@@ -1,0 +1,92 @@
+"""Reward models for personalised NAS: fixed metrics, pairwise preferences and RankNet.
+
+The paper's framework as small swappable parts:
+
+* :mod:`reward_models.fixed` -- the MONAS-style fixed metrics (Eqs. 3-8) and user-built ones;
+* :mod:`reward_models.preferences` -- comparison records and their append-only JSON Lines store;
+* :mod:`reward_models.selection` -- the *Evaluation Generator*: random (Alg. 2) and active pair selection;
+* :mod:`reward_models.users` -- synthetic users (any metric, optional noise) standing in for a person;
+* :mod:`reward_models.ranknet` -- the *Preference Executor*: RankNet, a learned reward model;
+* :mod:`reward_models.bradley_terry` -- ``P(a preferred) = sigmoid(s_a - s_b)``, in one function.
+
+Importing this package does not import torch; :class:`RankNetRewardModel` (and the rest of
+:mod:`reward_models.ranknet`) load it on first use.
+
+Example:
+    >>> import numpy as np  # doctest: +SKIP
+    >>> from reward_models import RandomPairSelector, RankNetRewardModel, SyntheticUser
+    >>> user = SyntheticUser("weighted", context)  # doctest: +SKIP
+    >>> pairs = RandomPairSelector().select(population, 10, np.random.default_rng(0))  # doctest: +SKIP
+    >>> model = RankNetRewardModel().fit(user.judge_many(pairs, np.random.default_rng(1)), context)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from reward_models.bradley_terry import preference_probability
+from reward_models.errors import ModelFileError, NotFittedError, PairSelectionError, PreferenceDataError
+from reward_models.fixed import (
+    PAPER_METRICS,
+    constraint,
+    h_accuracy,
+    h_accuracy_constraint,
+    h_flop_constraint,
+    h_flops,
+    h_latency,
+    h_params,
+    h_weighted,
+    loss_many,
+    make_fixed_metric,
+    weighted_sum,
+)
+from reward_models.preferences import ArchRef, Comparison, LoadReport, Outcome, PreferenceDataset
+from reward_models.selection import ActivePairSelector, PairBatch, PairSelector, RandomPairSelector, make_selector
+from reward_models.users import NoiseModel, SyntheticUser
+
+if TYPE_CHECKING:
+    from reward_models.ranknet import RankNetConfig, RankNetRewardModel
+
+__all__ = [
+    "preference_probability",
+    "PAPER_METRICS",
+    "make_fixed_metric",
+    "h_accuracy",
+    "h_latency",
+    "h_params",
+    "h_flops",
+    "h_weighted",
+    "h_flop_constraint",
+    "h_accuracy_constraint",
+    "weighted_sum",
+    "constraint",
+    "loss_many",
+    "Outcome",
+    "ArchRef",
+    "Comparison",
+    "LoadReport",
+    "PreferenceDataset",
+    "PairBatch",
+    "PairSelector",
+    "RandomPairSelector",
+    "ActivePairSelector",
+    "make_selector",
+    "NoiseModel",
+    "SyntheticUser",
+    "RankNetConfig",
+    "RankNetRewardModel",
+    "PreferenceDataError",
+    "PairSelectionError",
+    "NotFittedError",
+    "ModelFileError",
+]
+
+_LAZY = {"RankNetConfig", "RankNetRewardModel"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:  # importing torch costs seconds; pay it only when a RankNet is wanted
+        from reward_models import ranknet
+
+        return getattr(ranknet, name)
+    raise AttributeError(f"module 'reward_models' has no attribute {name!r}")

@@ -1,0 +1,227 @@
+"""reward_models.ranknet: learning, determinism, persistence, ensembles, the reward-model protocol."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from natsbench_gym.errors import MissingMetricError  # noqa: E402
+from natsbench_gym.rewards import RewardModel, ScoringContext, as_reward_model  # noqa: E402
+from natsbench_gym.types import Metric  # noqa: E402
+from reward_models import fixed  # noqa: E402
+from reward_models.errors import ModelFileError, NotFittedError, PreferenceDataError  # noqa: E402
+from reward_models.evaluation import pairwise_accuracy, top_k_precision  # noqa: E402
+from reward_models.preferences import ArchRef, Comparison, PreferenceDataset  # noqa: E402
+from reward_models.ranknet import RankNetConfig, RankNetModule, RankNetRewardModel  # noqa: E402
+from reward_models.selection import RandomPairSelector  # noqa: E402
+from reward_models.users import SyntheticUser  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ctx(random_metrics_bench) -> ScoringContext:
+    return ScoringContext.create(random_metrics_bench, "cifar10", 200, accuracy_metric="test_accuracy")
+
+
+def judged(ctx, preference, n_pairs=60, population=range(300), seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = RandomPairSelector().select(population, n_pairs, rng)
+    return PreferenceDataset(SyntheticUser(preference, ctx).judge_many(pairs, rng, selector=pairs.strategy))
+
+
+@pytest.fixture(scope="module")
+def linear_user():
+    return fixed.weighted_sum({"accuracy": 2.0, "latency": 1.0, "params": 0.5}, name="known_linear")
+
+
+@pytest.fixture(scope="module")
+def fitted(ctx, linear_user) -> RankNetRewardModel:
+    return RankNetRewardModel(seed=0).fit(judged(ctx, linear_user, 200), ctx)
+
+
+def test_learns_a_known_linear_preference(ctx, linear_user, fitted):
+    test = np.arange(1000, 1400)  # architectures never judged
+    truth = linear_user.score_many(ctx.query(test), ctx)
+    scores = fitted.score_many(ctx.query(test, fitted.required_metrics(ctx)), ctx)
+    assert pairwise_accuracy(scores, truth) > 0.9
+    assert top_k_precision(scores, truth, 10) >= 0.6
+
+
+def test_is_a_reward_model_for_envs_and_agents(ctx, fitted):
+    assert isinstance(fitted, RewardModel)
+    assert as_reward_model(fitted) is fitted
+    assert fitted.required_metrics(ctx) == (Metric.TEST_ACCURACY, Metric.LATENCY, Metric.PARAMS, Metric.FLOPS)
+    metrics = ctx.query([3, 4, 5])
+    scores = fitted.score_many(metrics, ctx)
+    assert scores.shape == (3,) and scores.dtype == np.float64
+    np.testing.assert_allclose(fitted.loss_many(metrics, ctx), -scores)
+    np.testing.assert_allclose(fixed.loss_many(fitted, metrics, ctx), -scores)
+    assert fitted.score({m: v[0] for m, v in metrics.items()}, ctx) == pytest.approx(scores[0])
+    p = fitted.preference_probability({m: v[:1] for m, v in metrics.items()}, {m: v[1:2] for m, v in metrics.items()})
+    assert 0 < p[0] < 1
+
+
+def test_the_same_seed_gives_the_same_scores(ctx, linear_user):
+    data = judged(ctx, linear_user, 30)
+    metrics = ctx.query(np.arange(500))
+    first = RankNetRewardModel(seed=3).fit(data, ctx).score_many(metrics, ctx)
+    again = RankNetRewardModel(seed=3).fit(data, ctx).score_many(metrics, ctx)
+    other = RankNetRewardModel(seed=4).fit(data, ctx).score_many(metrics, ctx)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_save_load_round_trip_gives_identical_scores(tmp_path, ctx, fitted):
+    path = tmp_path / "user.pt"
+    fitted.save(path)
+    loaded = RankNetRewardModel.load(path)
+    metrics = ctx.query(None, fitted.required_metrics(ctx))
+    np.testing.assert_array_equal(loaded.score_many(metrics, ctx), fitted.score_many(metrics, ctx))
+    assert loaded.config == fitted.config
+    assert loaded.metadata["comparisons"] == 200 and loaded.metadata["judges"] == ["synthetic:known_linear"]
+    assert loaded.metadata["dataset"] == "cifar10" and loaded.metadata["accuracy_metric"] == "test_accuracy"
+    payload = torch.load(path, weights_only=True)  # plain tensors and containers: safe loading works
+    assert payload["format"] == "natsbench-gym/ranknet"
+
+
+def test_loading_something_else_fails_clearly(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="not a readable RankNet model file"):
+        RankNetRewardModel.load(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(ModelFileError, match="not a RankNet model file"):
+        RankNetRewardModel.load(other)
+    with pytest.raises(FileNotFoundError):
+        RankNetRewardModel.load(tmp_path / "missing.pt")
+
+
+def test_ensembles_average_their_members(ctx, linear_user):
+    model = RankNetRewardModel(ensemble=4, bootstrap=True, seed=0).fit(judged(ctx, linear_user, 40), ctx)
+    metrics = ctx.query(np.arange(50))
+    members = model.member_scores(metrics, ctx)
+    assert members.shape == (4, 50)
+    np.testing.assert_allclose(model.score_many(metrics, ctx), members.mean(axis=0))
+    assert not np.allclose(members[0], members[1])
+
+
+def test_monotone_scores_never_fall_when_a_utility_rises(fitted):
+    x = np.random.default_rng(0).uniform(0, 1, size=(200, fitted.normaliser.num_inputs))
+    base = fitted.predict(x)
+    for j in range(x.shape[1]):
+        up = x.copy()
+        up[:, j] = np.minimum(up[:, j] + 0.1, 1.0)
+        assert np.all(fitted.predict(up) >= base - 1e-12)
+
+
+def test_non_monotone_networks_can_learn_a_peak(ctx):
+    """A user who wants latency near the space middle: only monotone=False can express it."""
+    lat = ctx.stats(Metric.LATENCY)
+    middle = (lat.min + lat.max) / 2
+    user = lambda m: -abs(m[Metric.LATENCY] - middle)  # noqa: E731
+    data = judged(ctx, user, 300)
+    test = np.arange(2000, 2400)
+    truth = np.array([user({Metric.LATENCY: v}) for v in ctx.query(test, [Metric.LATENCY])[Metric.LATENCY]])
+    free = RankNetRewardModel(monotone=False, features=("latency",), seed=0, max_epochs=600).fit(data, ctx)
+    mono = RankNetRewardModel(features=("latency",), seed=0).fit(data, ctx)
+    metrics = ctx.query(test, [Metric.LATENCY])
+    assert pairwise_accuracy(free.score_many(metrics, ctx), truth) > 0.85
+    assert pairwise_accuracy(mono.score_many(metrics, ctx), truth) < 0.7
+
+
+def test_ties_and_early_stopping_on_a_validation_split(ctx, linear_user):
+    data = judged(ctx, "flop_constraint", 80)  # many ties between violating architectures
+    model = RankNetRewardModel(seed=0, min_validation_pairs=10).fit(data, ctx)
+    assert model.metadata["monitored_loss"] == "validation" and model.metadata["validation_pairs"] == 16
+    assert RankNetRewardModel(seed=0).fit(data, ctx).metadata["monitored_loss"] == "training"  # default: >= 250 pairs
+    few = RankNetRewardModel(seed=0).fit(judged(ctx, linear_user, 5), ctx)
+    assert few.metadata["monitored_loss"] == "training" and few.metadata["validation_pairs"] == 0
+    assert few.metadata["epochs"] <= few.config.max_epochs
+
+
+def test_fit_errors(ctx):
+    with pytest.raises(PreferenceDataError, match="at least one comparison"):
+        RankNetRewardModel().fit([], ctx)
+    size = Comparison("size", ArchRef(0, "8:8:8:8:8"), ArchRef(1, "8:8:8:8:16"), "a", "alice")
+    with pytest.raises(PreferenceDataError, match="size space; the context's benchmark is topology"):
+        RankNetRewardModel().fit([size], ctx)
+    with pytest.raises(PreferenceDataError, match="probabilities in"):
+        RankNetRewardModel().fit_arrays(np.array([0]), np.array([1]), np.array([2.0]), ctx)
+    with pytest.raises(MissingMetricError, match="train_time is not available"):
+        RankNetRewardModel(features=("train_time",)).fit_arrays(np.array([0]), np.array([1]), np.array([1.0]), ctx)
+
+
+def test_unfitted_models_say_how_to_fit():
+    model = RankNetRewardModel()
+    assert not model.is_fitted
+    with pytest.raises(NotFittedError, match=r"call fit\(comparisons, context\)"):
+        model.score_many({Metric.FLOPS: np.zeros(2)})
+    with pytest.raises(NotFittedError):
+        model.save("never.pt")
+
+
+def test_config_validates():
+    with pytest.raises(ValueError, match="ensemble must be an int >= 1"):
+        RankNetConfig(ensemble=0)
+    with pytest.raises(Exception, match="unknown feature representation 'ranks'; did you mean 'rank'"):
+        RankNetConfig(representation="ranks")
+    with pytest.raises(Exception, match="did you mean 'latency'"):
+        RankNetConfig(features=("latnecy",))
+    with pytest.raises(ValueError, match="learning_rate"):
+        RankNetRewardModel(learning_rate=0.0)
+    assert RankNetRewardModel(hidden=0, seed=2).config.hidden == 0
+
+
+def test_linear_and_representation_variants_fit(ctx, linear_user):
+    data = judged(ctx, linear_user, 50)
+    for overrides in ({"hidden": 0}, {"representation": "utility"}, {"representation": "rank"}):
+        model = RankNetRewardModel(seed=0, **overrides).fit(data, ctx)
+        assert model.normaliser.num_inputs == (8 if "hidden" in overrides else 4)
+        assert np.isfinite(model.score_many(ctx.query(np.arange(10), model.required_metrics(ctx)), ctx)).all()
+
+
+def test_module_shapes():
+    module = RankNetModule(inputs=3, hidden=5, members=2, generator=torch.Generator().manual_seed(0))
+    assert module(torch.zeros(7, 3, dtype=torch.float64)).shape == (2, 7)
+
+
+def test_importing_reward_models_does_not_import_torch():
+    code = "import sys, reward_models, reward_models.fixed, reward_models.selection, reward_models.users; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.realdata
+def test_scores_the_whole_topology_space_in_tens_of_milliseconds(topology_bench):
+    ctx = ScoringContext.create(topology_bench, "cifar100", 200, accuracy_metric="test_accuracy")
+    model = RankNetRewardModel(seed=0).fit(judged(ctx, "weighted", 100, range(15625)), ctx)
+    metrics = ctx.query(None, model.required_metrics(ctx))
+    model.score_many(metrics, ctx)  # warm-up
+    start = time.perf_counter()
+    scores = model.score_many(metrics, ctx)
+    elapsed = time.perf_counter() - start
+    assert scores.shape == (15625,) and np.isfinite(scores).all()
+    assert elapsed < 0.25, f"scoring the space took {elapsed * 1000:.0f} ms"
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_ten_comparisons_find_the_most_accurate_architectures(topology_bench):
+    """A small version of Table I: accuracy user, CIFAR-100, 10 random pairs, 5 repetitions."""
+    ctx = ScoringContext.create(topology_bench, "cifar100", 200, accuracy_metric="test_accuracy")
+    user = SyntheticUser("accuracy", ctx)
+    precisions = []
+    for rep in range(5):
+        rng = np.random.default_rng(rep)
+        archs = rng.choice(15625, 200, replace=False)
+        pairs = RandomPairSelector().select(archs[:100], 10, rng)
+        model = RankNetRewardModel(seed=rep).fit(user.judge_many(pairs, rng), ctx)
+        scores = model.score_many(ctx.query(archs[100:], model.required_metrics(ctx)), ctx)
+        precisions.append(top_k_precision(scores, user.utilities(archs[100:]), 10))
+    assert np.mean(precisions) >= 0.7
