@@ -171,7 +171,7 @@ class ActivePairSelector(PairSelector):
     Args:
         criterion: ``"uncertainty"`` (predicted ``P(a preferred)`` closest to 0.5, from the mean
             score) or ``"disagreement"`` (largest variance of ``P`` across ensemble members; a model
-            with one member falls back to uncertainty).
+            with one member falls back to uncertainty, and the batch's strategy says so).
         focus: fraction of the population, best first by the model's mean score, that candidate pairs
             are drawn from (1.0: all). NAS needs the top of the ranking right, so by default the
             judge is asked about the better half.
@@ -224,7 +224,8 @@ class ActivePairSelector(PairSelector):
                 break
             k = min(len(population), 2 * k)
         p = preference_probability(scores[:, cand_i], scores[:, cand_j])  # (members, candidates)
-        if self.criterion == "disagreement" and scores.shape[0] > 1:
+        criterion = self.criterion if scores.shape[0] > 1 else "uncertainty"
+        if criterion == "disagreement":
             informativeness = p.var(axis=0)
         else:
             informativeness = -np.abs(p.mean(axis=0) - 0.5)
@@ -243,7 +244,7 @@ class ActivePairSelector(PairSelector):
                 used_pairs.add(int(c))
                 used_archs.update((a, b))
                 chosen.append(_oriented(a, b, rng))
-        return PairBatch(tuple(chosen), self.name)
+        return PairBatch(tuple(chosen), f"active:{criterion}")
 
     def _candidates(self, positions, population, excluded, rng, n) -> tuple[np.ndarray, np.ndarray]:
         """Position pairs (into ``population``) among ``positions`` that are not yet judged (at least ``n`` kept)."""

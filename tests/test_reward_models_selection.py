@@ -186,3 +186,8 @@ def test_candidate_subsampling_still_yields_enough_pairs(ctx):
     selector = ActivePairSelector(focus=1.0, max_candidates=3)
     batch = selector.select(range(40), 12, np.random.default_rng(0), model=fixed.h_accuracy(), context=ctx)
     assert len(set(keys(batch))) == 12
+
+
+def test_disagreement_without_members_says_it_used_uncertainty(ctx):
+    batch = ActivePairSelector("disagreement").select(range(10), 2, np.random.default_rng(0), model=fixed.h_accuracy(), context=ctx)
+    assert batch.strategy == "active:uncertainty"
