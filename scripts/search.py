@@ -31,7 +31,7 @@ import numpy as np
 
 import natsbench_gym
 from natsbench_gym.errors import NATSBenchGymError
-from natsbench_gym.rewards import FIXED_METRICS, ScoringContext, make_fixed_metric
+from natsbench_gym.rewards import FIXED_METRICS, ScoringContext
 from natsbench_gym.types import Metric
 
 logger = logging.getLogger("search")
