@@ -401,10 +401,17 @@ def test_reproduce_figs45_script_on_the_tiny_table(tiny_tables, tmp_path, capsys
     assert len(summary) == 2 * 2 * 3  # metrics x datasets x algorithms
     assert all(row["evaluations"] == "15" and row["seeds"] == "3" for row in summary)
     assert all(0.0 < float(row["score_mean"]) <= 100.0 and 0.0 < float(row["percentile_mean"]) <= 100.0 for row in summary)
+    # The paper's ratio of raw test accuracies is never below the min-max normalised score (h_accuracy).
+    for row in summary:
+        assert 0.0 < float(row["test_ratio_mean"]) <= 100.0
+        if row["metric"] == "accuracy":
+            assert float(row["test_ratio_mean"]) >= float(row["score_mean"]) - 1e-9
     runs = list(csv.DictReader(open(tmp_path / "runs.csv")))
     assert len(runs) == 2 * 2 * 3 * 3 * 15
     md = (tmp_path / "summary.md").read_text()
     assert "### h_accuracy after 15 evaluations" in md and "| RE | predefined |" in md and "[99.7]" in md
+    assert md.count("Test-accuracy ratio = test accuracy of the found architecture") == 2
+    assert md.count("| algorithm | variant | cifar10 | cifar100 |") == 2 * 3  # score, ratio, regret per metric
     assert "h_accuracy after 15 evaluations" in capsys.readouterr().out
 
 
