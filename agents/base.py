@@ -62,10 +62,32 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class SearchBudget:
-    """How much a search may spend: evaluated architectures and/or simulated training seconds."""
+    """How much a search may spend: evaluated architectures and/or simulated training seconds.
+
+    Args:
+        evaluations: evaluated architectures (``None``: no limit on their number).
+        train_time: simulated training seconds (``None``: no limit on time); at least one of the two.
+        count_repeats: whether evaluating an architecture the search has already evaluated spends
+            budget. ``True`` (the default, Real et al.'s protocol and this library's so far): every
+            evaluation counts, in both ``evaluations`` and ``train_time``. ``False``: only the first
+            evaluation of each architecture counts; a repeat is free, as it is in practice (the
+            benchmark is a lookup and the live backend caches every training), so an agent that
+            resamples an architecture (MONAS, PPO) spends its budget on new ones only. Repeats still
+            appear in the history and still reach the agent as rewards. Not allowed on a noisy env,
+            where a repeat is a new training with a new result.
+        max_repeats: with ``count_repeats=False``, free repeats allowed before the search stops anyway
+            (a converged controller may propose nothing new); default ``10 * evaluations``, or 1,000
+            with a time budget only.
+
+    Example:
+        >>> SearchBudget(evaluations=100, count_repeats=False).max_free_repeats
+        1000
+    """
 
     evaluations: int | None = 100
     train_time: float | None = None
+    count_repeats: bool = True
+    max_repeats: int | None = None
 
     def __post_init__(self) -> None:
         if self.evaluations is None and self.train_time is None:
@@ -74,6 +96,8 @@ class SearchBudget:
             raise ValueError(f"evaluations must be >= 1, got {self.evaluations}")
         if self.train_time is not None and not self.train_time > 0:
             raise ValueError(f"train_time must be > 0 seconds, got {self.train_time}")
+        if self.max_repeats is not None and self.max_repeats < 0:
+            raise ValueError(f"max_repeats must be >= 0, got {self.max_repeats}")
 
     @classmethod
     def parse(cls, budget: SearchBudget | int | None) -> SearchBudget:
@@ -85,9 +109,20 @@ class SearchBudget:
             return cls(evaluations=int(budget))
         raise TypeError(f"budget must be a SearchBudget or a number of evaluations, got {budget!r}")
 
-    def spent(self, evaluations: int, train_time: float) -> bool:
-        return (self.evaluations is not None and evaluations >= self.evaluations) or (
-            self.train_time is not None and train_time >= self.train_time
+    @property
+    def max_free_repeats(self) -> int:
+        """Free repeats allowed when ``count_repeats`` is False (see ``max_repeats``)."""
+        if self.max_repeats is not None:
+            return self.max_repeats
+        return 10 * self.evaluations if self.evaluations is not None else 1_000
+
+    def spent(self, evaluations: int, train_time: float, repeats: int = 0) -> bool:
+        """Whether ``evaluations`` (counted as this budget counts them), ``train_time`` and the free
+        ``repeats`` so far exhaust the budget."""
+        return (
+            (self.evaluations is not None and evaluations >= self.evaluations)
+            or (self.train_time is not None and train_time >= self.train_time)
+            or (not self.count_repeats and repeats >= self.max_free_repeats)
         )
 
 
@@ -274,6 +309,9 @@ class SearchAgent(ABC):
         self._callback: SearchCallback = SearchCallback()
         self._reset_seed: int | None = None
         self._stopped = False
+        self._evaluated: set[int] = set()
+        self._unique_time = 0.0
+        self._repeats = 0
 
     @property
     def space(self):
@@ -291,6 +329,12 @@ class SearchAgent(ABC):
         self.history = []
         self.rng = np.random.default_rng(self.seed)
         self._budget = SearchBudget.parse(budget)
+        if not self._budget.count_repeats and getattr(env.unwrapped, "noise", False):
+            raise ValueError(
+                "SearchBudget(count_repeats=False) makes repeats free, but on a noisy env (noise=True) a repeat "
+                "is a new training with a new result; count them (count_repeats=True) or use noise=False"
+            )
+        self._evaluated, self._unique_time, self._repeats = set(), 0.0, 0
         if callback is None:
             callback = SearchCallback()
         elif isinstance(callback, Sequence):
@@ -322,7 +366,13 @@ class SearchAgent(ABC):
     @property
     def exhausted(self) -> bool:
         """Whether the budget is spent or a callback stopped the search."""
-        return self._stopped or self._budget.spent(len(self.history), self._spent_time())
+        return self._stopped or self._budget.spent(self.evaluations_spent, self._spent_time(), self._repeats)
+
+    @property
+    def evaluations_spent(self) -> int:
+        """Evaluations charged to the budget: all of them, or only the first of each architecture
+        when the budget has ``count_repeats=False``."""
+        return len(self.history) if self._budget.count_repeats else len(self._evaluated)
 
     def evaluate(self, encoding: Sequence[int]) -> Evaluation:
         """Evaluate one architecture through the env; raise :class:`BudgetExhausted` when spent."""
@@ -349,11 +399,19 @@ class SearchAgent(ABC):
             total_train_time=float(info.get("total_train_time", 0.0)),
         )
         self.history.append(ev)
+        if ev.index in self._evaluated:
+            self._repeats += 1
+        else:
+            self._evaluated.add(ev.index)
+            if not math.isnan(ev.train_time):
+                self._unique_time += ev.train_time
         if not self._callback.on_evaluation(ev):
             self._stopped = True
         return ev
 
     def _spent_time(self) -> float:
+        if not self._budget.count_repeats:
+            return self._unique_time
         if not self.history:
             return 0.0
         return self.history[-1].total_train_time - self._start_time

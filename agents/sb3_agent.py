@@ -96,8 +96,8 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
         kwargs.update(self.hyperparameters)
         sb3_seed = int(self.rng.integers(2**31))
         self.model = make_sb3_agent(self.algo, RecordEvaluations(self.env, self), seed=sb3_seed, **kwargs)
-        if self._budget.evaluations is not None:
+        if self._budget.evaluations is not None and self._budget.count_repeats:
             steps = (self._budget.evaluations - len(self.history)) * d
         else:
-            steps = 10**12  # a time budget: the callback stops learning
+            steps = 10**12  # a time budget, or free repeats: the callback stops learning
         self.model.learn(total_timesteps=steps, callback=_StopWhenExhausted(self))

@@ -89,6 +89,7 @@ class Job:
     epochs: int
     search_accuracy: str
     data: str | None
+    count_repeats: bool = False
 
 
 def make_agent(algo: str, seed: int, personalization=None):
@@ -143,14 +144,18 @@ def run_job(job: Job) -> dict[str, Any]:
         personalization = make_personalization(job.metric, env.unwrapped.context)
     agent = make_agent(job.algo, job.seed, personalization)
     start = time.perf_counter()
-    result = agent.search(env, SearchBudget(evaluations=job.evaluations))
+    result = agent.search(env, SearchBudget(evaluations=job.evaluations, count_repeats=job.count_repeats))
     seconds = time.perf_counter() - start
     scores = result.search_scores()
-    found, best, best_i = [], -math.inf, -1
-    for i, s in enumerate(scores.tolist()):
+    found, best, best_i, seen = [], -math.inf, -1, set()
+    for i, (s, ev) in enumerate(zip(scores.tolist(), result.history, strict=True)):
         if s > best or best_i < 0:  # first on ties, like SearchResult.best
             best, best_i = s, i
-        found.append(result.history[best_i].index)
+        if job.count_repeats or ev.index not in seen:  # one entry per evaluation the budget counts
+            seen.add(ev.index)
+            found.append(result.history[best_i].index)
+    # A search that stopped early (free repeats used up) keeps its best for the counts it never reached.
+    found += found[-1:] * (job.evaluations - len(found))
     ceiling = -1
     model = result.info.get("learned_metric")
     if model is not None:
@@ -159,7 +164,7 @@ def run_job(job: Job) -> dict[str, Any]:
         ctx = env.unwrapped.context
         ceiling = int(np.argmax(model.score_many(ctx.query(None, model.required_metrics(ctx)), ctx)))
     return {**asdict(job), "found": found, "ceiling": ceiling, "seconds": seconds,
-            "total_train_time": env.unwrapped.total_train_time}
+            "total_train_time": env.unwrapped.total_train_time, "env_evaluations": len(result.history)}
 
 
 def _init_worker() -> None:
@@ -384,7 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", default=",".join(DATASETS), type=lambda s: _csv_list(s, DATASETS, "dataset"))
     p.add_argument("--seeds", type=int, default=20, help="seeds per configuration (0 .. seeds-1, plus --seed-offset)")
     p.add_argument("--seed-offset", type=int, default=0)
-    p.add_argument("--evaluations", type=int, default=100, help="evaluated architectures per run")
+    p.add_argument("--evaluations", type=int, default=100,
+                   help="evaluated architectures per run (distinct ones unless --count-repeats)")
+    p.add_argument("--count-repeats", action="store_true",
+                   help="charge re-evaluations of an architecture to the budget (the protocol before 0.2; "
+                        "default: a repeat is free, SearchBudget(count_repeats=False))")
     p.add_argument("--epochs", type=int, default=200, help="training epochs of the search metrics (12 or 200)")
     p.add_argument("--search-accuracy", choices=("valid", "test"), default="valid",
                    help="accuracy the search reward reads (valid: what a search may see; test: the paper's Eq. 3)")
@@ -402,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds < 1 or args.evaluations < 1:
         parser.error("--seeds and --evaluations must be >= 1")
     jobs = [
-        Job(algo, variant, metric, dataset, args.seed_offset + s, args.evaluations, args.epochs, args.search_accuracy, args.data)
+        Job(algo, variant, metric, dataset, args.seed_offset + s, args.evaluations, args.epochs, args.search_accuracy,
+            args.data, args.count_repeats)
         for metric in args.metrics
         for dataset in args.datasets
         for algo in args.algos
@@ -439,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     timing = defaultdict(list)
     for r in runs:
         timing[r["algo"], r["variant"]].append(r["seconds"])
-    write_csv(out / "timing.csv", [{"algo": a, "variant": v, "runs": len(t), "mean_seconds": float(np.mean(t))}
+    env_evaluations = defaultdict(list)
+    for r in runs:
+        env_evaluations[r["algo"], r["variant"]].append(r["env_evaluations"])
+    write_csv(out / "timing.csv", [{"algo": a, "variant": v, "runs": len(t), "mean_seconds": float(np.mean(t)),
+                                    "mean_env_evaluations": float(np.mean(env_evaluations[a, v]))}
                                    for (a, v), t in sorted(timing.items())])
     for metric in args.metrics:
         plot(curves, metric, out / f"{FIGURES[metric]}.png")

@@ -96,6 +96,60 @@ def test_budget_in_simulated_training_time(name, make_env):
     assert result.history[-1].total_train_time == pytest.approx(env.unwrapped.total_train_time)
 
 
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_free_repeats_spend_the_budget_on_distinct_architectures(name, make_env):
+    budget = SearchBudget(evaluations=40, count_repeats=False)
+    env = make_env()
+    result = AGENTS[name](2).search(env, budget=budget)
+    indices = [e.index for e in result.history]
+    assert len(set(indices)) == 40 and indices[-1] not in indices[:-1]  # stopped on the 40th new one
+    assert env.unwrapped.num_evaluations == len(result.history)  # repeats still go through the env
+    again = AGENTS[name](2).search(make_env(), budget=budget)
+    assert histories_equal(result, again)
+
+
+class Stubborn(RandomSearch):
+    """Proposes one architecture over and over."""
+
+    name = "stubborn"
+
+    def _search(self):
+        while True:
+            self.evaluate((1, 2, 3, 4, 0, 1))
+
+
+def test_free_repeats_are_capped_and_counted_apart(make_env):
+    result = Stubborn(seed=0).search(make_env(), budget=SearchBudget(evaluations=5, count_repeats=False, max_repeats=7))
+    assert len(result.history) == 8  # 1 architecture + 7 free repeats, then the search stops
+    assert len(Stubborn(seed=0).search(make_env(), budget=5).history) == 5  # counted repeats: the old protocol
+    assert SearchBudget(evaluations=30, count_repeats=False).max_free_repeats == 300
+    with pytest.raises(ValueError, match="max_repeats must be >= 0, got -1"):
+        SearchBudget(max_repeats=-1)
+
+
+def test_free_repeats_cost_no_simulated_training_time(make_env):
+    env = make_env()
+    one = Stubborn(seed=0).search(env, budget=SearchBudget(evaluations=None, train_time=1e9, count_repeats=False,
+                                                           max_repeats=3))
+    assert len(one.history) == 4 and env.unwrapped.total_train_time == pytest.approx(4 * one.history[0].train_time)
+    budget = 3_000.0  # the env's clock counts repeats; the budget counts each architecture's training once
+    result = RegularizedEvolution(4, 2, seed=0).search(
+        make_env(), budget=SearchBudget(evaluations=None, train_time=budget, count_repeats=False))
+    first_times, seen = [], set()
+    for e in result.history:
+        if e.index not in seen:
+            seen.add(e.index)
+            first_times.append(e.train_time)
+    assert sum(first_times) >= budget > sum(first_times[:-1])
+
+
+def test_free_repeats_are_refused_on_a_noisy_env(make_env):
+    env = make_env()
+    env.unwrapped.noise = True  # a repeat would draw a new seed's accuracy: a new training
+    with pytest.raises(ValueError, match="noisy env"):
+        RandomSearch(seed=0).search(env, budget=SearchBudget(10, count_repeats=False))
+
+
 class StopAfter(SearchCallback):
     def __init__(self, n):
         self.n, self.seen, self.started, self.ended = n, [], False, None
