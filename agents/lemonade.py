@@ -2,18 +2,23 @@
 
 The population is the non-dominated set of everything evaluated so far, over the search accuracy
 (the env's, validation by default; maximised) and cheap objectives (parameters, FLOPs, latency;
-minimised). Each generation draws parents from the front with probability inversely proportional to
-a kernel density estimate of the front in the (standardised, log) cheap-objective space, so sparsely
-covered trade-offs are explored first; children are one-decision mutations of their parents; the
-front is then recomputed over front + children. Non-dominated sorting and the hypervolume come from
-pymoo, the KDE from scikit-learn.
+minimised). Each generation has the paper's two KDE stages (Elsken et al., Alg. 1):
 
-Differences from the paper's LEMONADE, both forced by the setting:
+1. draw ``num_proposals`` parents from the front with probability inversely proportional to a kernel
+   density estimate of the front in the (standardised, log) cheap-objective space, so sparsely covered
+   trade-offs are explored first, and make one child of each by a one-decision mutation;
+2. ask the env for the children's cheap objectives, which need no training
+   (``env.unwrapped.training_free_metrics``: no evaluation is spent, no accuracy is seen), and accept
+   ``num_children`` of them, drawn without replacement with probability inversely proportional to the
+   same density at their cheap objectives (children already evaluated, or proposed twice, only when
+   too few new ones remain); only the accepted children are evaluated (trained).
 
-* children come from mutation, not network morphisms (there are no weights to inherit on a benchmark);
-* the second KDE stage, which pre-selects children by their cheap objectives *before* training them,
-  is left out: an agent learns an architecture's metrics only by evaluating it through the env, and
-  reading them from the benchmark beforehand would reach around the env.
+The front is then recomputed over front + accepted children. With ``num_proposals == num_children``
+every child is accepted and the second stage is off (the behaviour before it existed).
+Non-dominated sorting and the hypervolume come from pymoo, the KDE from scikit-learn.
+
+Difference from the paper's LEMONADE, forced by the setting: children come from mutation, not
+network morphisms (there are no weights to inherit on a benchmark).
 
 The reward the env gives is not used by the evolution; it only picks the architecture reported as
 ``result.best`` (so the same search is "scored" under each fixed metric). LEMONADE is not
@@ -30,6 +35,7 @@ import numpy as np
 
 from agents.base import Evaluation, SearchAgent
 from agents.proposals import mutate_architecture, sample_architecture
+from natsbench_gym.envs.base import TRAINING_FREE_METRICS
 from natsbench_gym.rewards import utility
 from natsbench_gym.types import Metric
 
@@ -43,9 +49,13 @@ class LEMONADE(SearchAgent):
 
     Args:
         population_size: random architectures evaluated first (the paper: 10).
-        num_children: children per generation (the paper's sample size: 5).
+        num_children: children evaluated per generation (the paper's sample size: 5).
+        num_proposals: children proposed per generation, of which ``num_children`` are accepted by
+            the second KDE stage on their training-free cheap objectives; ``None``: ``num_children``
+            (no pre-screening).
         cheap_objectives: cost metrics minimised besides the accuracy; those the env's benchmark lacks
-            are dropped (default: params, FLOPs, latency).
+            are dropped (default: params, FLOPs, latency). They must need no training
+            (``natsbench_gym.envs.base.TRAINING_FREE_METRICS``) for the pre-screening.
         bandwidth: KDE bandwidth in standardised units; ``None``: Scott's rule.
         seed: seeds sampling, parent choice and mutation; the same seed gives the same history.
 
@@ -66,15 +76,26 @@ class LEMONADE(SearchAgent):
         cheap_objectives: Sequence[Metric | str] = DEFAULT_CHEAP_OBJECTIVES,
         bandwidth: float | None = None,
         seed: int | None = None,
+        num_proposals: int | None = None,
     ) -> None:
         if population_size < 1 or num_children < 1:
             raise ValueError(f"population_size and num_children must be >= 1, got {population_size}, {num_children}")
+        if num_proposals is not None and num_proposals < num_children:
+            raise ValueError(f"num_proposals must be >= num_children={num_children}, got {num_proposals}")
         if bandwidth is not None and not bandwidth > 0:
             raise ValueError(f"bandwidth must be > 0 (or None for Scott's rule), got {bandwidth}")
         super().__init__(seed=seed)
         self.population_size = int(population_size)
         self.num_children = int(num_children)
+        self.num_proposals = self.num_children if num_proposals is None else int(num_proposals)
         self.cheap_objectives = tuple(Metric.parse(m) for m in cheap_objectives)
+        if self.num_proposals > self.num_children:
+            costly = [m.value for m in self.cheap_objectives if m not in TRAINING_FREE_METRICS]
+            if costly:
+                raise ValueError(
+                    f"pre-screening children (num_proposals > num_children) needs training-free cheap objectives "
+                    f"({', '.join(m.value for m in TRAINING_FREE_METRICS)}); {', '.join(costly)} needs training"
+                )
         self.bandwidth = bandwidth
         self.front: list[Evaluation] = []
 
@@ -117,19 +138,38 @@ class LEMONADE(SearchAgent):
     def parent_probabilities(self, front: Sequence[Evaluation]) -> np.ndarray:
         """Probability of each front member to be a parent: proportional to ``1 / KDE density`` of its
         cheap objectives (log scale, standardised over the front)."""
+        if len(front) == 1 or not self.objectives()[1:]:
+            return np.full(len(front), 1.0 / len(front))
+        cheap = self._objective_matrix(front)[:, 1:]
+        return _normalised(1.0 / self._density(cheap, cheap))
+
+    def acceptance_probabilities(self, front: Sequence[Evaluation], children_cheap: np.ndarray) -> np.ndarray:
+        """Probability of each proposed child to be evaluated: proportional to ``1 / KDE density`` of the
+        front at the child's cheap objectives (rows of ``children_cheap``, in :meth:`objectives` order
+        without the accuracy), so children that would fill a sparse region of the front come first."""
+        n = len(children_cheap)
+        if n == 0 or not self.objectives()[1:]:
+            return np.full(n, 1.0 / max(n, 1))
+        return _normalised(1.0 / self._density(self._objective_matrix(front)[:, 1:], np.asarray(children_cheap)))
+
+    def _density(self, reference: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """KDE of ``reference`` (rows of cheap objectives; log scale, standardised over ``reference``)
+        evaluated at ``points``; one reference row gives a unit-bandwidth Gaussian around it."""
         from sklearn.neighbors import KernelDensity
 
-        cheap = self.objectives()[1:]
-        if len(front) == 1 or not cheap:
-            return np.full(len(front), 1.0 / len(front))
-        x = self._objective_matrix(front)[:, 1:]
-        x = np.log(np.maximum(x, 0.0) + 1e-6)
-        std = x.std(axis=0)
-        x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
-        kde = KernelDensity(bandwidth="scott" if self.bandwidth is None else self.bandwidth).fit(x)
-        density = np.exp(kde.score_samples(x))
-        weights = 1.0 / np.maximum(density, 1e-300)
-        return weights / weights.sum()
+        def log(x):
+            return np.log(np.maximum(np.nan_to_num(x, nan=np.inf, posinf=np.inf), 0.0) + 1e-6)
+
+        ref, pts = log(reference), log(points)
+        finite = np.isfinite(ref).all(axis=1)
+        ref = ref[finite] if finite.any() else np.zeros((1, ref.shape[1]))
+        mean, std = ref.mean(axis=0), ref.std(axis=0)
+        scale = np.where(std > 0, std, 1.0)
+        ref, pts = (ref - mean) / scale, (pts - mean) / scale
+        pts = np.where(np.isfinite(pts), pts, ref.max(axis=0) + 3.0)  # a missing cost: far from everything
+        bandwidth = (1.0 if len(ref) == 1 else "scott") if self.bandwidth is None else self.bandwidth
+        kde = KernelDensity(bandwidth=bandwidth).fit(ref)
+        return np.maximum(np.exp(kde.score_samples(pts)), 1e-300)
 
     # --- search ------------------------------------------------------------------------------------
     def _search(self) -> None:
@@ -140,15 +180,41 @@ class LEMONADE(SearchAgent):
                 initial.append(self.evaluate(sample_architecture(self.env, self.rng)))
         finally:
             self.front = self.non_dominated(initial)
-        while True:
+        while not self.exhausted:  # checked here too, so no pre-screening is done for nothing
             probs = self.parent_probabilities(self.front)
-            parents = self.rng.choice(len(self.front), size=self.num_children, replace=True, p=probs)
+            parents = self.rng.choice(len(self.front), size=self.num_proposals, replace=True, p=probs)
+            proposals = [mutate_architecture(self.env, self.front[i].encoding, self.rng) for i in parents.tolist()]
             children = []
             try:
-                for i in parents.tolist():
-                    children.append(self.evaluate(mutate_architecture(self.env, self.front[i].encoding, self.rng)))
+                for encoding in self._accept(proposals):
+                    children.append(self.evaluate(encoding))
             finally:
                 self.front = self.non_dominated(self.front + children)
+
+    def _accept(self, proposals: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        """The second KDE stage: ``num_children`` of ``proposals``, chosen on training-free metrics."""
+        if len(proposals) <= self.num_children:
+            return proposals
+        base = self.env.unwrapped
+        if not hasattr(base, "training_free_metrics"):
+            raise TypeError(
+                f"{type(base).__name__} has no training_free_metrics(archs); LEMONADE's pre-screening "
+                "(num_proposals > num_children) needs it; use num_proposals=None"
+            )
+        cheap = base.training_free_metrics(proposals)
+        matrix = np.stack([np.asarray(cheap.get(m, np.full(len(proposals), np.nan)), dtype=np.float64)
+                           for m in self.objectives()[1:]], axis=1) if self.objectives()[1:] else np.zeros((len(proposals), 0))
+        weights = self.acceptance_probabilities(self.front, matrix)
+        # New architectures first: a child already evaluated, or proposed twice, adds nothing to the front.
+        evaluated = {ev.encoding for ev in self.history}
+        fresh = np.array([p not in evaluated and p not in proposals[:i] for i, p in enumerate(proposals)])
+        order = []
+        for pool in (fresh, ~fresh):
+            idx = np.flatnonzero(pool)
+            k = min(self.num_children - len(order), idx.size)
+            if k > 0:
+                order += self.rng.choice(idx, size=k, replace=False, p=_normalised(weights[idx])).tolist()
+        return [proposals[i] for i in order]
 
     def hypervolume(self, evaluations: Sequence[Evaluation]) -> float:
         """Hypervolume (pymoo) of ``evaluations`` over normalised losses ``1 - utility``, reference point 1."""
@@ -171,3 +237,8 @@ class LEMONADE(SearchAgent):
             "hypervolume": self.hypervolume(self.front),
             "objectives": [m.value for m in self.objectives()],
         }
+
+
+def _normalised(weights: np.ndarray) -> np.ndarray:
+    weights = np.asarray(weights, dtype=np.float64)
+    return weights / weights.sum()

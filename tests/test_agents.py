@@ -40,6 +40,7 @@ AGENTS = {
     "random": lambda seed: RandomSearch(seed=seed),
     "re": lambda seed: RegularizedEvolution(population_size=6, sample_size=3, seed=seed),
     "lemonade": lambda seed: LEMONADE(population_size=6, num_children=3, seed=seed),
+    "lemonade_prescreen": lambda seed: LEMONADE(population_size=6, num_children=3, num_proposals=12, seed=seed),
     "monas": make_monas,
     "ppo": make_ppo,
 }
@@ -368,6 +369,52 @@ def test_lemonade_prefers_parents_in_sparse_regions(make_env):
     probs = agent.parent_probabilities([*crowd, loner])
     assert probs.sum() == pytest.approx(1.0)
     assert probs[-1] > 3 * probs[:-1].max()
+
+
+def test_lemonade_prescreens_children_on_training_free_metrics(make_env):
+    env = make_env()
+    base = env.unwrapped
+    asked = []
+    original = base.training_free_metrics
+
+    def spy(archs):
+        asked.append([tuple(a) for a in archs])
+        return original(archs)
+
+    base.training_free_metrics = spy
+    agent = LEMONADE(population_size=6, num_children=3, num_proposals=12, seed=0)
+    result = agent.search(env, budget=36)
+    assert len(asked) == 10 and all(len(a) == 12 for a in asked)  # one pre-screen per generation of 3
+    assert base.num_evaluations == 36  # pre-screening evaluated nothing
+    for g, proposals in enumerate(asked):
+        children = [e.encoding for e in result.history[6 + 3 * g : 9 + 3 * g]]
+        assert all(c in proposals for c in children)
+        assert len(set(children)) == 3  # distinct, and new while new proposals remain
+    # Without pre-screening the env is never asked, and the history is the one before the stage existed.
+    base.training_free_metrics = spy
+    asked.clear()
+    plain = LEMONADE(population_size=6, num_children=3, seed=0).search(make_env(), budget=36)
+    assert asked == [] and histories_equal(plain, LEMONADE(6, 3, num_proposals=3, seed=0).search(make_env(), 36))
+    assert not histories_equal(plain, result)
+
+
+def test_lemonade_accepts_children_in_sparse_regions(make_env):
+    agent = LEMONADE(seed=0)
+    agent.env = make_env()
+    front = [Evaluation(i, f"a{i}", i, (0,) * 6, {"valid_accuracy": 50.0 + i, "params": 1.0 + 0.01 * i,
+                        "flops": 10.0 + 0.1 * i, "latency": 1.0 + 0.01 * i}, 0.0, 1.0, 1.0) for i in range(1, 6)]
+    children = np.array([[1.02, 10.2], [1.03, 10.3], [8.0, 90.0]])  # params, FLOPs (the tiny table has no latency)
+    assert [m.value for m in agent.objectives()[1:]] == ["params", "flops"]
+    probs = agent.acceptance_probabilities(front, children)
+    assert probs.sum() == pytest.approx(1.0) and probs[2] > 10 * probs[:2].max()
+
+
+def test_lemonade_checks_its_arguments():
+    with pytest.raises(ValueError, match="num_proposals must be >= num_children=5, got 3"):
+        LEMONADE(num_children=5, num_proposals=3)
+    with pytest.raises(ValueError, match="train_time needs training"):
+        LEMONADE(num_proposals=20, cheap_objectives=("params", "train_time"))
+    LEMONADE(cheap_objectives=("params", "train_time"))  # fine without pre-screening
 
 
 # --- MONAS -------------------------------------------------------------------------------------------

@@ -564,3 +564,26 @@ def test_docstring_examples(module, real_data):
     mod = __import__(module, fromlist=["_"])
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("kind", list(ENV_IDS))
+@pytest.mark.parametrize("precompute", [None, False])
+def test_training_free_metrics_are_no_evaluation(kind, precompute, tiny):
+    from natsbench_gym.envs.base import TRAINING_FREE_METRICS
+
+    env = gym.make(ENV_IDS[kind], benchmark=tiny[kind], budget=tiny[kind].budgets[-1], precompute=precompute)
+    base = env.unwrapped
+    rng = np.random.default_rng(0)
+    archs = [base.space.sample(rng) for _ in range(4)]
+    env.reset(seed=0)
+    env.step(1)  # an episode in progress is left alone
+    before = (base.num_evaluations, base.total_train_time, base.encoding)
+    cheap = base.training_free_metrics([*archs[:3], base.space.format(archs[3])])  # encodings or strings
+    assert (base.num_evaluations, base.total_train_time, base.encoding) == before
+    assert set(cheap) == {m for m in TRAINING_FREE_METRICS if m in base._metrics} and Metric.PARAMS in cheap
+    assert not any(m.higher_is_better for m in cheap)  # costs only: never an accuracy
+    for i, enc in enumerate(archs):  # the values an evaluation would report
+        *_, info = build(env, enc)
+        for m, values in cheap.items():
+            np.testing.assert_equal(values[i], info["metrics"][m.value])
+    assert all(v.shape == (0,) for v in base.training_free_metrics([]).values())

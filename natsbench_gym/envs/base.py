@@ -40,12 +40,22 @@ from natsbench_gym.rewards import BuiltinMetric, RewardModel, ScoringContext, as
 from natsbench_gym.spaces import Encoding, SearchSpace
 from natsbench_gym.types import Dataset, Metric, SpaceKind
 
-__all__ = ["NATSBenchEnv", "InfeasibleConstraintsError", "UnsupportedRenderModeError", "RewardModelLike"]
+__all__ = [
+    "NATSBenchEnv",
+    "InfeasibleConstraintsError",
+    "UnsupportedRenderModeError",
+    "RewardModelLike",
+    "TRAINING_FREE_METRICS",
+]
 
 logger = logging.getLogger(__name__)
 
 #: What ``reward_model=`` accepts: a fixed-metric name, a reward model, or ``f({Metric: value}) -> float``.
 RewardModelLike = str | RewardModel | Callable[[Mapping[Metric, float]], float] | None
+
+#: Metrics an architecture has without being trained: its size, its compute and its latency (a timed
+#: forward pass). :meth:`NATSBenchEnv.training_free_metrics` returns them without an evaluation.
+TRAINING_FREE_METRICS: tuple[Metric, ...] = (Metric.PARAMS, Metric.FLOPS, Metric.LATENCY)
 
 
 class InfeasibleConstraintsError(NATSBenchGymError, ValueError):
@@ -258,6 +268,31 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         if not self._constrained or t >= self.num_decisions:
             return self._all_allowed.copy()
         return self._masks[t][self._prefix].copy()
+
+    def training_free_metrics(self, archs: Sequence[str | Sequence[int]]) -> dict[Metric, np.ndarray]:
+        """Params, FLOPs and latency of ``archs``, which need no training, without evaluating them.
+
+        A search may use them to pre-screen candidates before it spends evaluations on them
+        (LEMONADE's second stage). Nothing is evaluated: :attr:`num_evaluations` and
+        :attr:`total_train_time` do not change, the episode in progress is left alone, and no accuracy
+        or reward is returned. The live backend computes params and FLOPs in closed form and times a
+        forward pass for the latency (cached); tables look them up.
+
+        Args:
+            archs: official strings or encodings.
+
+        Returns:
+            ``{Metric: array}`` for those of :data:`TRAINING_FREE_METRICS` the benchmark has (``nan``
+            where it has no value for an architecture), in the order of ``archs``.
+        """
+        metrics = tuple(m for m in TRAINING_FREE_METRICS if m in self._metrics)
+        codes = np.array([self.space.code(self.space.to_encoding(a)) for a in archs], dtype=np.int64)
+        if self._metric_table is not None:
+            rows = {m: i for i, m in enumerate(self._metrics)}
+            return {m: self._metric_table[rows[m], codes].copy() for m in metrics}
+        if not metrics or codes.size == 0:
+            return {m: np.empty(0) for m in metrics}
+        return self.benchmark.query_many(self._index_of_code[codes], self.dataset, self.budget, metrics, self.device)
 
     def reset_time(self) -> None:
         """Set :attr:`total_train_time` and :attr:`num_evaluations` back to 0 (NATS-Bench's ``reset_time``)."""
