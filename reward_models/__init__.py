@@ -7,6 +7,8 @@ The paper's framework as small swappable parts:
 * :mod:`reward_models.selection` -- the *Evaluation Generator*: random (Alg. 2) and active pair selection;
 * :mod:`reward_models.users` -- synthetic users (any metric, optional noise) standing in for a person;
 * :mod:`reward_models.ranknet` -- the *Preference Executor*: RankNet, a learned reward model;
+* :mod:`reward_models.posterior` -- a Bayesian posterior over the metric family (selective,
+  weighted, constraint metrics), RankNet's default prior (numpy only);
 * :mod:`reward_models.bradley_terry` -- ``P(a preferred) = sigmoid(s_a - s_b)``, in one function.
 
 Importing this package does not import torch; :class:`RankNetRewardModel` (and the rest of
@@ -40,6 +42,7 @@ from reward_models.fixed import (
     make_fixed_metric,
     weighted_sum,
 )
+from reward_models.posterior import MetricFamilyConfig, MetricFamilyPosterior
 from reward_models.preferences import ArchRef, Comparison, LoadReport, Outcome, PreferenceDataset
 from reward_models.selection import ActivePairSelector, PairBatch, PairSelector, RandomPairSelector, make_selector
 from reward_models.users import NoiseModel, SyntheticUser
@@ -75,6 +78,8 @@ __all__ = [
     "SyntheticUser",
     "RankNetConfig",
     "RankNetRewardModel",
+    "MetricFamilyConfig",
+    "MetricFamilyPosterior",
     "PreferenceDataError",
     "PairSelectionError",
     "NotFittedError",

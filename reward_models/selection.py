@@ -187,7 +187,7 @@ class ActivePairSelector(PairSelector):
 
     def __init__(
         self,
-        criterion: str = "uncertainty",
+        criterion: str = "disagreement",
         focus: float = 0.5,
         diversity: bool = True,
         max_candidates: int = 20_000,
@@ -275,14 +275,18 @@ class ActivePairSelector(PairSelector):
 
 
 def make_selector(name: str | PairSelector) -> PairSelector:
-    """``"random"``, ``"active"`` (uncertainty), ``"active:uncertainty"`` or ``"active:disagreement"``."""
+    """``"random"``, ``"active"`` (= ``"active:disagreement"``), ``"active:uncertainty"`` or ``"active:disagreement"``.
+
+    Disagreement needs a model with several members (a RankNet ensemble, or the posterior draws of
+    a RankNet in its metric-family prior mode) and falls back to uncertainty otherwise.
+    """
     if isinstance(name, PairSelector):
         return name
     key = str(name).lower()
     if key == "random":
         return RandomPairSelector()
-    if key in ("active", "active:uncertainty", "uncertainty"):
+    if key in ("active:uncertainty", "uncertainty"):
         return ActivePairSelector("uncertainty")
-    if key in ("active:disagreement", "disagreement"):
+    if key in ("active", "active:disagreement", "disagreement"):
         return ActivePairSelector("disagreement")
     raise UnknownNameError("pair selector", name, ["random", "active", "active:uncertainty", "active:disagreement"])

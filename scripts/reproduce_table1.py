@@ -5,14 +5,16 @@ of the topology space at random; a synthetic user (one of the six metrics of Tab
 test accuracy after 200 epochs, latency on the default device) judges k pairs of training
 architectures, k in {1, 2, 3, 4, 5, 10, 25, 50, 100}; RankNet is fitted on them and scored by its
 top-10 precision on the test architectures (:func:`reward_models.evaluation.top_k_precision`). Pairs
-come from the paper's random selection (Alg. 2) or from active selection (``active``: the pairs the
-model fitted so far is least sure about, among the better half of the training architectures;
-``active:disagreement``: where the members of a RankNet ensemble (``--ensemble``) disagree most);
-both grow one sequence of judgments, so the k = 10 set extends the k = 5 set. By default an active
-selector chooses all pairs up to the next k with the model fitted at the previous k; with
-``--active-batch N`` the model is refitted after every N judgments, as an interface would. RankNet
-uses its defaults (:class:`reward_models.ranknet.RankNetConfig`) apart from ``--ensemble``, the same
-for every metric and dataset.
+come from the paper's random selection (Alg. 2) or from active selection (``active`` =
+``active:disagreement``: the pairs on which the model's members -- hypotheses drawn from RankNet's
+metric-family posterior, or the members of a RankNet ensemble (``--ensemble``) -- disagree most,
+among the better half of the training architectures; ``active:uncertainty``: the pairs whose mean
+predicted preference is closest to a coin flip); both grow one sequence of judgments, so the
+k = 10 set extends the k = 5 set. An active selector asks for ``--active-batch`` pairs (default 1)
+before the model is refitted, as an interface would; 0 chooses all pairs up to the next k with the
+model fitted at the previous k. RankNet uses its defaults (:class:`reward_models.ranknet.RankNetConfig`,
+with the metric-family prior) apart from ``--ensemble`` and ``--prior``, the same for every metric
+and dataset.
 
 Writes to ``--out``: ``runs.csv`` (one row per dataset, metric, selector, k and repetition),
 ``summary.csv`` (mean, std and count), ``table1.md`` (ours beside the paper's values) and
@@ -134,7 +136,7 @@ def _run_task(task: tuple[int, str, int, int, str, int]) -> list[dict]:
                 n = min(n, a["active_batch"])
             batch = selector.select(train, n, rng, exclude=judged.judged_pairs(), model=model, context=ctx)
             judged.extend(user.judge_many(batch, rng, selector=batch.strategy))
-            model = RankNetRewardModel(seed=model_seed, ensemble=a["ensemble"]).fit(judged, ctx)
+            model = RankNetRewardModel(seed=model_seed, ensemble=a["ensemble"], prior=a["prior"]).fit(judged, ctx)
         scores = model.score_many(ctx.query(test, model.required_metrics(ctx)), ctx)
         rows.append(
             {
@@ -280,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", type=_csv_list(str), default=None, help="comma-separated synthetic users (default: the six of Table I)")
     p.add_argument("--reps", type=int, default=20, help="repetitions (different seeds) per cell")
     p.add_argument("--ks", type=_csv_list(int), default=list(KS), help="numbers of judged pairs")
-    p.add_argument("--selectors", type=_csv_list(str), default=["random", "active"], help="pair selectors (random, active = active:uncertainty, active:disagreement)")
+    p.add_argument("--selectors", type=_csv_list(str), default=["random", "active"], help="pair selectors (random, active = active:disagreement, active:uncertainty)")
     p.add_argument("--out", type=Path, default=Path("results/table1"), help="output directory")
     p.add_argument("--seed", type=int, default=0, help="base seed")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
@@ -291,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=int, default=100)
     p.add_argument("--top", type=int, default=10, help="k of the top-k precision")
     p.add_argument("--ensemble", type=int, default=1, help="RankNet ensemble members")
-    p.add_argument("--active-batch", type=int, default=0, help="refit after at most this many actively chosen pairs (0: one model per k)")
+    p.add_argument("--active-batch", type=int, default=1, help="refit after at most this many actively chosen pairs (0: one model per k)")
+    p.add_argument("--prior", default="metric-family", help="RankNet prior: metric-family, or none for the plain RankNet")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -313,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {
         "seed": args.seed, "budget": args.budget, "device": args.device, "train_size": args.train_size,
         "test_size": args.test_size, "top": args.top, "ks": args.ks, "selectors": args.selectors, "ensemble": args.ensemble,
-        "active_batch": args.active_batch,
+        "active_batch": args.active_batch, "prior": None if str(args.prior).lower() == "none" else args.prior,
     }
     try:  # fail fast, in this process, on bad names or missing data
         _init_worker(args.data, settings)
@@ -332,6 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             make_fixed_metric(m)
         for s in args.selectors:
             make_selector(s)
+        from reward_models.ranknet import RankNetConfig
+
+        RankNetConfig(prior=settings["prior"])
     except NATSBenchGymError as exc:
         logger.error("%s", exc)
         return 2

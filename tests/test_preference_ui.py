@@ -285,9 +285,9 @@ def test_active_sessions_ask_the_model_after_a_fit(tmp_path, bench):
     assert session.pending.selector == "random", "no model yet: random pairs"
     session.fit()
     session.judge(session.pending.id, "a")  # the pair drawn before the fit
-    assert session.pending.selector == "active:uncertainty"
+    assert session.pending.selector == "active:disagreement"  # members: posterior draws of the prior
     session.judge(session.pending.id, "tie")
-    assert PreferenceDataset.open(session.path).comparisons[-1].selector == "active:uncertainty"
+    assert PreferenceDataset.open(session.path).comparisons[-1].selector == "active:disagreement"
 
 
 def test_export_writes_judgments_that_load_back(tmp_path, bench):

@@ -76,7 +76,8 @@ def test_selection_errors_say_what_is_possible():
 
 def test_make_selector_names():
     assert isinstance(make_selector("random"), RandomPairSelector)
-    assert make_selector("active").name == "active:uncertainty"
+    assert make_selector("active").name == "active:disagreement"
+    assert make_selector("active:uncertainty").name == "active:uncertainty"
     assert make_selector("active:disagreement").name == "active:disagreement"
     with pytest.raises(UnknownNameError, match="unknown pair selector 'actve'; did you mean 'active'"):
         make_selector("actve")

@@ -1,0 +1,352 @@
+"""A Bayesian posterior over the MONAS-style metric family: what ten judgments can pin down.
+
+The paper frames the Preference Executor's learning problem as finding, among the metrics a user
+may pursue, the one that is pursued (Sec. IV-A). This module makes that family explicit and puts a
+posterior on it. A *hypothesis* is one utility function of an architecture's normalised metrics
+(the same features as RankNet: accuracy, latency, params, FLOPs, oriented so that 1 is best):
+
+* **selective**: one metric's utility (``h_accuracy``, ``h_latency``, ... of Eqs. 3-5);
+* **weighted**: a weighted sum of the utilities, weights drawn from a flat Dirichlet (Eq. 6 and
+  every other trade-off);
+* **constraint**: one metric's utility where another metric is at least its ``q``-quantile over the
+  space (rank utility >= ``q``; a cost at most its ``1 - q`` quantile), 0 elsewhere, for ``q`` on a
+  grid (Eqs. 7-8 at the median and at every other threshold).
+
+Each judgment has a Bradley-Terry likelihood with a lapse,
+``P(a > b | h) = lapse / 2 + (1 - lapse) * sigmoid((u_h(a) - u_h(b)) / temperature)``, a tie
+counting as half a win for each side (the RankNet target 0.5). The posterior over the hypotheses is
+exact (a finite set), so fitting is a matrix product and takes about a millisecond.
+
+:class:`MetricFamilyPosterior` is a reward model on its own (score = posterior-mean utility) and
+gives :meth:`~MetricFamilyPosterior.member_scores` (utilities of hypotheses drawn from the
+posterior) for disagreement-based active pair selection. Its main use is as RankNet's prior
+(``RankNetConfig.prior = "metric-family"``, the default): RankNet scores
+``c * posterior_mean(x) + residual(x)``, so with few judgments it ranks like the best-supported
+metrics of the family, and with many it can learn a preference outside the family.
+
+The family is an assumption, stated here so that it can be checked: it is the paper's metric set
+generalised to every weight vector and threshold. A user outside it (a non-monotone wish, a
+threshold on two metrics at once) is still learnable by RankNet's residual, only more slowly.
+
+The hypotheses depend on the config alone (the Dirichlet draws use ``seed``), never on the
+judgments' order, so the same judgments and config give the same posterior.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, log_expit
+
+from natsbench_gym.errors import MissingMetricError
+from natsbench_gym.rewards import ScoringContext
+from natsbench_gym.types import Metric
+from reward_models.errors import NotFittedError, PreferenceDataError
+from reward_models.preferences import Comparison, PreferenceDataset
+
+__all__ = ["MetricFamilyConfig", "MetricFamilyPosterior", "FAMILIES"]
+
+#: Names of the hypothesis families, in the order of ``MetricFamilyConfig.family_prior``.
+FAMILIES = ("selective", "weighted", "constraint")
+
+
+@dataclass(frozen=True)
+class MetricFamilyConfig:
+    """Settings of :class:`MetricFamilyPosterior`.
+
+    Attributes:
+        weighted_samples: Dirichlet weight vectors in the weighted family.
+        dirichlet_alpha: concentration of the Dirichlet (1: flat over the simplex).
+        thresholds: rank-utility levels ``q`` of the constraint family (a cost at most its
+            ``1 - q`` quantile over the space; an accuracy at least its ``q`` quantile).
+        family_prior: prior mass of the selective, weighted and constraint families (normalised).
+        temperature: Bradley-Terry temperature, in utility units (utilities are in [0, 1]).
+        lapse: probability of an answer unrelated to the utility (robustness to a careless click).
+        posterior_samples: hypotheses drawn by :meth:`MetricFamilyPosterior.member_scores`.
+        credible_mass: the score averages the most probable hypotheses that together hold this
+            much posterior mass (1: the full posterior mean); see :meth:`MetricFamilyPosterior.mean_utility`.
+        seed: seeds the Dirichlet draws and the posterior samples.
+    """
+
+    weighted_samples: int = 8000
+    dirichlet_alpha: float = 1.0
+    thresholds: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
+    family_prior: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    temperature: float = 0.001
+    lapse: float = 0.05
+    posterior_samples: int = 32
+    credible_mass: float = 0.9
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.weighted_samples, bool) or not isinstance(self.weighted_samples, int) or self.weighted_samples < 0:
+            raise ValueError(f"weighted_samples must be an int >= 0, got {self.weighted_samples!r}")
+        if isinstance(self.posterior_samples, bool) or not isinstance(self.posterior_samples, int) or self.posterior_samples < 1:
+            raise ValueError(f"posterior_samples must be an int >= 1, got {self.posterior_samples!r}")
+        if not (math.isfinite(self.dirichlet_alpha) and self.dirichlet_alpha > 0):
+            raise ValueError(f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha!r}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
+        if not 0 < self.credible_mass <= 1:
+            raise ValueError(f"credible_mass must be in (0, 1], got {self.credible_mass!r}")
+        if not 0 <= self.lapse < 1:
+            raise ValueError(f"lapse must be in [0, 1), got {self.lapse!r}")
+        object.__setattr__(self, "thresholds", tuple(float(q) for q in self.thresholds))
+        if any(not 0 < q < 1 for q in self.thresholds):
+            raise ValueError(f"thresholds must lie in (0, 1), got {self.thresholds!r}")
+        prior = tuple(float(p) for p in self.family_prior)
+        if len(prior) != len(FAMILIES) or any(not (math.isfinite(p) and p >= 0) for p in prior) or sum(prior) <= 0:
+            raise ValueError(f"family_prior must be 3 non-negative masses ({', '.join(FAMILIES)}) with a positive sum, got {self.family_prior!r}")
+        object.__setattr__(self, "family_prior", prior)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class _Hypotheses:
+    """The finite hypothesis set over ``f`` features: linear rows, then constraint rows."""
+
+    weights: np.ndarray  # (h_lin, f): selective vertices, then Dirichlet draws
+    objective: np.ndarray  # (h_con,) feature index of the constrained hypotheses' objective
+    constrained: np.ndarray  # (h_con,) feature index of the constrained metric
+    level: np.ndarray  # (h_con,) rank-utility threshold
+    family: np.ndarray  # (h,) index into FAMILIES
+    log_prior: np.ndarray = field(repr=False)  # (h,)
+
+    @classmethod
+    def build(cls, f: int, cfg: MetricFamilyConfig) -> _Hypotheses:
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, f, 0x4D46]))
+        draws = rng.dirichlet(np.full(f, cfg.dirichlet_alpha), size=cfg.weighted_samples) if f > 1 else np.ones((0, 1))
+        weights = np.concatenate([np.eye(f), draws], axis=0)
+        pairs = [(o, c) for o in range(f) for c in range(f) if o != c]
+        levels = np.asarray(cfg.thresholds, dtype=np.float64)
+        objective = np.repeat(np.array([p[0] for p in pairs], dtype=np.int64), levels.size)
+        constrained = np.repeat(np.array([p[1] for p in pairs], dtype=np.int64), levels.size)
+        level = np.tile(levels, len(pairs))
+        family = np.concatenate([np.zeros(f, np.int64), np.ones(draws.shape[0], np.int64), np.full(objective.size, 2, np.int64)])
+        counts = np.bincount(family, minlength=3).astype(np.float64)
+        mass = np.asarray(cfg.family_prior, dtype=np.float64) * (counts > 0)
+        mass = mass / mass.sum()
+        with np.errstate(divide="ignore"):
+            log_prior = np.log(mass[family]) - np.log(counts[family])
+        return cls(weights, objective, constrained, level, family, log_prior)
+
+    @property
+    def size(self) -> int:
+        return self.family.size
+
+    def utilities(self, u: np.ndarray, r: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Utilities ``(len(rows), n)`` of min-max utilities ``u`` and rank utilities ``r`` (``(n, f)``)."""
+        rows = np.arange(self.size) if rows is None else np.asarray(rows, dtype=np.int64)
+        h_lin = self.weights.shape[0]
+        out = np.empty((rows.size, u.shape[0]), dtype=np.float64)
+        lin = rows < h_lin
+        if lin.any():
+            out[lin] = self.weights[rows[lin]] @ u.T
+        if (~lin).any():
+            c = rows[~lin] - h_lin
+            feasible = r[:, self.constrained[c]].T >= self.level[c][:, None]
+            out[~lin] = np.where(feasible, u[:, self.objective[c]].T, 0.0)
+        return out
+
+    def describe(self, row: int, names: Sequence[str]) -> str:
+        h_lin = self.weights.shape[0]
+        if row < len(names):
+            return f"selective: {names[row]}"
+        if row < h_lin:
+            return "weighted: " + " + ".join(f"{w:.2f} {n}" for w, n in zip(self.weights[row], names, strict=True))
+        c = row - h_lin
+        return f"constraint: {names[self.objective[c]]} where {names[self.constrained[c]]} rank >= {self.level[c]:.2f}"
+
+
+class MetricFamilyPosterior:
+    """Posterior over the metric family (see the module docs); a reward model once fitted.
+
+    Args:
+        metrics: the features, in order (the context's accuracy metric, latency, params, FLOPs by
+            default, as :class:`~reward_models.ranknet.RankNetRewardModel` resolves them).
+        config: the family and likelihood settings; keyword arguments override its fields.
+
+    The space-wide normalisation comes from a
+    :class:`~reward_models.ranknet.FeatureNormaliser` with ``representation="both"`` (min-max
+    utilities for the objectives, rank utilities for the thresholds), passed to :meth:`fit_arrays`.
+    """
+
+    name = "metric-family-posterior"
+
+    def __init__(self, config: MetricFamilyConfig | None = None, **overrides: Any) -> None:
+        config = config or MetricFamilyConfig()
+        if overrides:
+            config = MetricFamilyConfig(**{**config.__dict__, **overrides})
+        self.config = config
+        self.normaliser: Any = None
+        self.log_posterior: np.ndarray | None = None
+        self._hyp: _Hypotheses | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.log_posterior is not None
+
+    @classmethod
+    def from_state(cls, config: MetricFamilyConfig, normaliser: Any, log_posterior: np.ndarray) -> MetricFamilyPosterior:
+        """Rebuild a fitted posterior (the hypotheses follow from the config; used by model files)."""
+        model = cls(config)
+        model.normaliser = normaliser
+        model._hyp = _Hypotheses.build(len(normaliser.metrics), config)
+        log_posterior = np.asarray(log_posterior, dtype=np.float64)
+        if log_posterior.shape != (model._hyp.size,):
+            raise ValueError(f"log_posterior has shape {log_posterior.shape}; this config has {model._hyp.size} hypotheses")
+        model.log_posterior = log_posterior
+        return model
+
+    # --- fitting ---------------------------------------------------------------------------------
+    def fit(self, comparisons: PreferenceDataset | Iterable[Comparison], context: ScoringContext, features: Sequence[str] | None = None) -> MetricFamilyPosterior:
+        """Posterior given judgments; metrics come from ``context`` (features as RankNet's)."""
+        from reward_models.ranknet import FeatureNormaliser, RankNetConfig, _resolve_features
+
+        cs = comparisons.comparisons if isinstance(comparisons, PreferenceDataset) else tuple(comparisons)
+        if not cs:
+            raise PreferenceDataError("the metric-family posterior needs at least one comparison to fit")
+        metrics = _resolve_features(RankNetConfig(features=tuple(features) if features else None), context)
+        normaliser = FeatureNormaliser.from_context(metrics, context, "both", 2048)
+        a = np.array([c.arch_a.index for c in cs], dtype=np.int64)
+        b = np.array([c.arch_b.index for c in cs], dtype=np.int64)
+        y = np.array([c.outcome.target for c in cs], dtype=np.float64)
+        archs, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+        x = normaliser.transform(context.query(archs, list(metrics)))
+        return self.fit_features(x[inverse[: a.size]], x[inverse[a.size :]], y, normaliser)
+
+    def fit_features(self, xa: np.ndarray, xb: np.ndarray, targets: np.ndarray, normaliser: Any) -> MetricFamilyPosterior:
+        """Posterior from the normalised features (``representation="both"``) of each pair's two sides."""
+        if getattr(normaliser, "representation", None) != "both":
+            raise ValueError("the metric-family posterior needs features with representation='both' (utility and rank)")
+        xa, xb = np.asarray(xa, dtype=np.float64), np.asarray(xb, dtype=np.float64)
+        y = np.asarray(targets, dtype=np.float64)
+        if np.isnan(xa).any() or np.isnan(xb).any():
+            raise MissingMetricError("a judged architecture lacks one of the posterior's features")
+        f = len(normaliser.metrics)
+        self.normaliser = normaliser
+        self._hyp = _Hypotheses.build(f, self.config)
+        self.log_posterior = self._hyp.log_prior + self.log_likelihood(xa, xb, y)
+        return self
+
+    def log_likelihood(self, xa: np.ndarray, xb: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Log-likelihood of each hypothesis for judgments ``y`` (1: a, 0: b, 0.5: tie), shape ``(h,)``."""
+        hyp = self._require_hypotheses()
+        if y.size == 0:
+            return np.zeros(hyp.size)
+        f = xa.shape[1] // 2
+        diff = hyp.utilities(xa[:, :f], xa[:, f:]) - hyp.utilities(xb[:, :f], xb[:, f:])  # (h, pairs)
+        z = diff / self.config.temperature
+        eps = self.config.lapse
+        if eps > 0:  # P >= eps / 2, so the plain logarithm is safe
+            pa = eps / 2 + (1.0 - eps) * expit(z)
+            log_pa, log_pb = np.log(pa), np.log1p(-pa)
+        else:
+            log_pa, log_pb = log_expit(z), log_expit(-z)
+        return log_pa @ y + log_pb @ (1.0 - y)
+
+    def _require_hypotheses(self) -> _Hypotheses:
+        if self._hyp is None:
+            raise NotFittedError("this metric-family posterior is not fitted: call fit(comparisons, context)")
+        return self._hyp
+
+    # --- the posterior -------------------------------------------------------------------------------
+    @property
+    def posterior(self) -> np.ndarray:
+        """Posterior probability of each hypothesis, ``(h,)``."""
+        if self.log_posterior is None:
+            raise NotFittedError("this metric-family posterior is not fitted: call fit(comparisons, context)")
+        lp = self.log_posterior - self.log_posterior.max()
+        p = np.exp(lp)
+        return p / p.sum()
+
+    def family_posterior(self) -> dict[str, float]:
+        """Posterior mass of the selective, weighted and constraint families."""
+        p = self.posterior
+        return {name: float(p[self._hyp.family == i].sum()) for i, name in enumerate(FAMILIES)}
+
+    def top_hypotheses(self, k: int = 5) -> list[tuple[float, str]]:
+        """The ``k`` most probable hypotheses, described in words."""
+        p = self.posterior
+        names = [m.value for m in self.normaliser.metrics]
+        order = np.argsort(-p, kind="stable")[:k]
+        return [(float(p[i]), self._hyp.describe(int(i), names)) for i in order]
+
+    def _split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        f = len(self.normaliser.metrics)
+        if x.ndim != 2 or x.shape[1] != 2 * f:
+            raise ValueError(f"expected features of shape (n, {2 * f}), got {x.shape}")
+        return x[:, :f], x[:, f:]
+
+    def credible_weights(self) -> np.ndarray:
+        """Posterior restricted to its credible set (the most probable hypotheses holding
+        ``credible_mass`` of the mass), renormalised."""
+        p = self.posterior
+        mass = self.config.credible_mass
+        if mass >= 1:
+            return p
+        order = np.argsort(-p, kind="stable")
+        keep = order[: int(np.searchsorted(np.cumsum(p[order]), mass * (1 - 1e-12))) + 1]
+        w = np.zeros_like(p)
+        w[keep] = p[keep]
+        return w / w.sum()
+
+    def mean_utility(self, x: np.ndarray, min_weight: float = 1e-9) -> np.ndarray:
+        """Credible-set mean utility ``(n,)`` of normalised features ``x`` (``(n, 2f)``).
+
+        The mean runs over the credible set rather than the whole posterior because the top of a
+        ranking is fragile: the best architectures by accuracy differ by thousandths of a utility,
+        so a hypothesis with 2 % of the mass that zeroes the slowest 5 % of the space would reorder
+        them on its own. Hypotheses outside the credible set are the ones the judgments have not
+        ruled out but give little reason to believe.
+        """
+        hyp = self._require_hypotheses()
+        u, r = self._split(np.asarray(x, dtype=np.float64))
+        p = self.credible_weights()
+        h_lin = hyp.weights.shape[0]
+        out = u @ (p[:h_lin] @ hyp.weights)  # the linear part collapses to one weight vector
+        rows = np.flatnonzero(p[h_lin:] > min_weight) + h_lin
+        if rows.size:
+            out = out + p[rows] @ hyp.utilities(u, r, rows)
+        return out
+
+    def sample_utilities(self, x: np.ndarray, samples: int | None = None) -> np.ndarray:
+        """Utilities ``(samples, n)`` under hypotheses drawn from the posterior (seeded by the config)."""
+        hyp = self._require_hypotheses()
+        u, r = self._split(np.asarray(x, dtype=np.float64))
+        rng = np.random.default_rng(np.random.SeedSequence([self.config.seed, 0x53]))
+        rows = rng.choice(hyp.size, size=samples or self.config.posterior_samples, p=self.posterior)
+        return hyp.utilities(u, r, rows)
+
+    # --- the reward-model interface ---------------------------------------------------------------------
+    def required_metrics(self, context: ScoringContext | None = None) -> tuple[Metric, ...]:
+        self._require_hypotheses()
+        return self.normaliser.metrics
+
+    def score_many(self, metrics: Mapping[Metric, np.ndarray], context: ScoringContext | None = None) -> np.ndarray:
+        """Posterior-mean utility of ``n`` architectures (higher is better)."""
+        self._require_hypotheses()
+        return self.mean_utility(self.normaliser.transform(metrics))
+
+    def member_scores(self, metrics: Mapping[Metric, np.ndarray], context: ScoringContext | None = None) -> np.ndarray:
+        """Scores ``(posterior_samples, n)`` under posterior draws, for disagreement-based selection.
+
+        Each row is a drawn hypothesis' utility divided by the temperature, so that
+        ``sigmoid(s_a - s_b)`` is that hypothesis' preference probability (without the lapse).
+        """
+        self._require_hypotheses()
+        return self.sample_utilities(self.normaliser.transform(metrics)) / self.config.temperature
+
+    def loss_many(self, metrics: Mapping[Metric, np.ndarray], context: ScoringContext | None = None) -> np.ndarray:
+        return -self.score_many(metrics, context)
+
+    def __repr__(self) -> str:
+        if not self.is_fitted:
+            return "MetricFamilyPosterior(not fitted)"
+        fam = ", ".join(f"{k} {v:.2f}" for k, v in self.family_posterior().items())
+        return f"MetricFamilyPosterior({fam})"

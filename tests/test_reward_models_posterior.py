@@ -1,0 +1,113 @@
+"""reward_models.posterior: the metric-family posterior, alone and as RankNet's prior."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from natsbench_gym.rewards import ScoringContext
+from natsbench_gym.types import Metric
+from reward_models import fixed
+from reward_models.errors import NotFittedError
+from reward_models.evaluation import top_k_precision
+from reward_models.posterior import MetricFamilyConfig, MetricFamilyPosterior
+from reward_models.preferences import PreferenceDataset
+from reward_models.selection import ActivePairSelector, RandomPairSelector
+from reward_models.users import NoiseModel, SyntheticUser
+
+
+@pytest.fixture(scope="module")
+def ctx(random_metrics_bench) -> ScoringContext:
+    return ScoringContext.create(random_metrics_bench, "cifar10", 200, accuracy_metric="test_accuracy")
+
+
+def judged(ctx, preference, n_pairs, population=range(400), seed=0, noise=None):
+    rng = np.random.default_rng(seed)
+    pairs = RandomPairSelector().select(population, n_pairs, rng)
+    return PreferenceDataset(SyntheticUser(preference, ctx, noise=noise).judge_many(pairs, rng, selector=pairs.strategy))
+
+
+def test_recognises_a_selective_user(ctx):
+    post = MetricFamilyPosterior().fit(judged(ctx, "latency", 12), ctx)
+    assert post.family_posterior()["selective"] > 0.5
+    assert post.top_hypotheses(1)[0][1] == "selective: latency"
+    test = np.arange(1000, 1200)
+    truth = SyntheticUser("latency", ctx).utilities(test)
+    assert top_k_precision(post.score_many(ctx.query(test, post.required_metrics(ctx)), ctx), truth, 10) == 1.0
+
+
+def test_locates_a_constraint_threshold(ctx):
+    """A FLOPs constraint at the space median: the constraint family wins, thresholds near 0.5."""
+    post = MetricFamilyPosterior().fit(judged(ctx, "flop_constraint", 60), ctx)
+    assert post.family_posterior()["constraint"] > 0.9
+    for _, text in post.top_hypotheses(3):
+        assert text.startswith("constraint: test_accuracy where flops rank >=")
+        assert abs(float(text.rsplit(" ", 1)[1]) - 0.5) <= 0.1
+
+
+def test_learns_a_weighted_user_and_is_order_invariant(ctx):
+    user = fixed.weighted_sum({"accuracy": 1.0, "latency": 3.0, "flops": 1.0}, name="mostly_latency")
+    data = judged(ctx, user, 40)
+    post = MetricFamilyPosterior().fit(data, ctx)
+    test = np.arange(1000, 1400)
+    metrics = ctx.query(test, post.required_metrics(ctx))
+    truth = user.score_many(ctx.query(test), ctx)
+    assert top_k_precision(post.score_many(metrics, ctx), truth, 20) >= 0.7
+    shuffled = PreferenceDataset([data.comparisons[i] for i in np.random.default_rng(1).permutation(len(data))])
+    np.testing.assert_allclose(MetricFamilyPosterior().fit(shuffled, ctx).score_many(metrics, ctx), post.score_many(metrics, ctx))
+
+
+def test_a_flipped_answer_does_not_rule_out_the_truth(ctx):
+    """With the lapse, one careless click lowers the true metric's posterior but does not zero it."""
+    data = judged(ctx, "latency", 12)
+    flipped = PreferenceDataset([c if i else dataclasses.replace(c, outcome=c.outcome.flipped()) for i, c in enumerate(data.comparisons)])
+    strict = MetricFamilyPosterior(lapse=0.0).fit(flipped, ctx)
+    robust = MetricFamilyPosterior().fit(flipped, ctx)
+    assert robust.top_hypotheses(1)[0][1] == "selective: latency"
+    assert robust.top_hypotheses(1)[0][0] > strict.posterior[1]  # index 1 = selective latency
+
+
+def test_member_scores_are_posterior_draws_for_active_selection(ctx):
+    post = MetricFamilyPosterior(posterior_samples=16).fit(judged(ctx, "weighted", 6), ctx)
+    metrics = ctx.query(np.arange(30), post.required_metrics(ctx))
+    members = post.member_scores(metrics, ctx)
+    assert members.shape == (16, 30)
+    np.testing.assert_array_equal(members, post.member_scores(metrics, ctx))  # seeded
+    batch = ActivePairSelector("disagreement").select(np.arange(100), 3, np.random.default_rng(0), model=post, context=ctx)
+    assert batch.strategy == "active:disagreement" and len(batch) == 3
+
+
+def test_credible_mass_one_is_the_full_posterior_mean(ctx):
+    data = judged(ctx, "accuracy", 8)
+    post = MetricFamilyPosterior(credible_mass=1.0).fit(data, ctx)
+    np.testing.assert_allclose(post.credible_weights(), post.posterior)
+    assert (MetricFamilyPosterior().fit(data, ctx).credible_weights() > 0).sum() < (post.posterior > 0).sum()
+
+
+def test_errors_and_validation(ctx):
+    with pytest.raises(NotFittedError, match="call fit"):
+        MetricFamilyPosterior().score_many({Metric.FLOPS: np.ones(2)}, ctx)
+    with pytest.raises(Exception, match="at least one comparison"):
+        MetricFamilyPosterior().fit([], ctx)
+    for bad in ({"temperature": 0}, {"lapse": 1.0}, {"thresholds": (0.0, 0.5)}, {"family_prior": (1, 1)}, {"credible_mass": 0}, {"weighted_samples": -1}):
+        with pytest.raises(ValueError):
+            MetricFamilyConfig(**bad)
+
+
+def test_ranknet_uses_the_prior_when_it_explains_the_judgments(ctx):
+    from reward_models.ranknet import RankNetRewardModel
+
+    inside = RankNetRewardModel(seed=0).fit(judged(ctx, "accuracy", 10), ctx)
+    assert inside.mode == "prior" and inside.metadata["prior_agreement"] == 1.0
+    assert inside.metadata["epochs"] == 0  # no network was trained
+    lat = ctx.stats(Metric.LATENCY)
+    peak = lambda m: -abs(m[Metric.LATENCY] - (lat.min + lat.max) / 2)  # noqa: E731  (outside the family)
+    outside = RankNetRewardModel(seed=0).fit(judged(ctx, peak, 60), ctx)
+    assert outside.mode == "prior+network" and outside.input_names[-1] == "prior"
+    assert outside.metadata["prior_agreement"] < 0.9 and outside.metadata["epochs"] > 0
+    noisy = judged(ctx, "accuracy", 30, noise=NoiseModel(flip_probability=0.05))
+    assert RankNetRewardModel(seed=0).fit(noisy, ctx).mode in ("prior", "prior+network")
+    with pytest.raises(NotFittedError, match="no network"):
+        inside.predict(np.zeros((1, 8)))
