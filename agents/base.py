@@ -3,7 +3,12 @@
 Agents never reach around the environment into the benchmark: to evaluate an architecture they
 ``reset`` the env and ``step`` through its decisions, and read the reward and metrics from the final
 ``info``. So every agent works on every backend (table, official files, live training) and with
-every reward model (fixed metric or learned RankNet) the env is given.
+every reward model (fixed metric or learned RankNet) the env is given. The one other thing an agent
+may ask the env is ``training_free_metrics`` (params, FLOPs, latency: no training, no evaluation, no
+accuracy), which LEMONADE uses to pre-screen its children.
+
+The budget (:class:`SearchBudget`) is counted in evaluations and/or simulated training seconds; by
+default a repeated architecture counts again, with ``count_repeats=False`` only new ones do.
 
 The public :meth:`SearchAgent.search` does the bookkeeping (seeding, budget, history, callbacks) and
 calls the protected hook :meth:`SearchAgent._search`, which proposes architectures through
@@ -324,7 +329,17 @@ class SearchAgent(ABC):
         budget: SearchBudget | int | None = 100,
         callback: SearchCallback | Sequence[SearchCallback] | None = None,
     ) -> SearchResult:
-        """Search ``env`` until ``budget`` is spent; return the history, best and Pareto front."""
+        """Search ``env`` until ``budget`` is spent; return the history, best and Pareto front.
+
+        Args:
+            env: the environment; every architecture is evaluated through its ``reset``/``step``.
+            budget: a :class:`SearchBudget`, or a number of evaluations. By default every evaluation
+                counts, repeats of an architecture included (Real et al.'s protocol);
+                ``SearchBudget(..., count_repeats=False)`` charges only the first evaluation of each
+                architecture (a repeat costs no training in practice), so the history may be longer
+                than ``budget.evaluations`` while holding exactly that many distinct architectures.
+            callback: one or more :class:`SearchCallback`; one returning False stops the search.
+        """
         self.env = env
         self.history = []
         self.rng = np.random.default_rng(self.seed)

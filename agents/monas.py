@@ -66,12 +66,19 @@ class MONASReward(BuiltinMetric):
 
 
 class Controller(nn.Module):
-    """LSTM policy over a sequence of ``num_decisions`` categorical choices."""
+    """LSTM policy over a sequence of ``num_decisions`` categorical choices.
 
-    def __init__(self, num_decisions: int, num_choices: int, hidden_size: int = 32) -> None:
+    ``temperature`` divides the logits (of the policy that is sampled *and* differentiated, so the
+    gradient stays the policy's own): above 1 the policy stays closer to uniform for longer.
+    """
+
+    def __init__(self, num_decisions: int, num_choices: int, hidden_size: int = 32, temperature: float = 1.0) -> None:
         super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         self.num_decisions = num_decisions
         self.num_choices = num_choices
+        self.temperature = float(temperature)
         self.embedding = nn.Embedding(num_choices + 1, hidden_size)  # the last id is the start token
         self.cell = nn.LSTMCell(hidden_size, hidden_size)
         self.heads = nn.ModuleList(nn.Linear(hidden_size, num_choices) for _ in range(num_decisions))
@@ -85,7 +92,7 @@ class Controller(nn.Module):
         entropy = torch.zeros(n)
         for t in range(self.num_decisions):
             state = self.cell(self.embedding(prev), state)
-            dist = torch.distributions.Categorical(logits=self.heads[t](state[0]))
+            dist = torch.distributions.Categorical(logits=self.heads[t](state[0]) / self.temperature)
             log_prob = log_prob + dist.log_prob(actions[:, t])
             entropy = entropy + dist.entropy()
             prev = actions[:, t]
@@ -99,7 +106,7 @@ class Controller(nn.Module):
         out = []
         for t in range(self.num_decisions):
             state = self.cell(self.embedding(prev), state)
-            probs = torch.softmax(self.heads[t](state[0]), dim=-1)[0].double().numpy()
+            probs = torch.softmax(self.heads[t](state[0]) / self.temperature, dim=-1)[0].double().numpy()
             a = int(rng.choice(self.num_choices, p=probs / probs.sum()))
             out.append(a)
             prev = torch.tensor([a])
@@ -115,8 +122,12 @@ class MONAS(PersonalizedSearch, SearchAgent):
         baseline_decay: the baseline is ``decay * b + (1 - decay) * R`` after each episode.
         entropy_coef: weight of the entropy bonus.
         episodes_per_update: episodes averaged in one policy-gradient step.
+        temperature: divides the controller's logits (see :class:`Controller`); 1 is the plain policy.
         seed: seeds the weights and the sampled actions.
         personalization: learn the reward from preferences first (random architectures, then RankNet).
+
+    A controller resamples architectures it has already built; under
+    ``SearchBudget(count_repeats=False)`` those episodes are free and still train the policy.
 
     After a search, :attr:`controller` is the trained policy and the result's ``info`` holds
     ``baseline`` (the final baseline).
@@ -133,7 +144,10 @@ class MONAS(PersonalizedSearch, SearchAgent):
         episodes_per_update: int = 1,
         seed: int | None = None,
         personalization: Personalization | None = None,
+        temperature: float = 1.0,
     ) -> None:
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
         if episodes_per_update < 1:
@@ -144,6 +158,7 @@ class MONAS(PersonalizedSearch, SearchAgent):
         self.baseline_decay = float(baseline_decay)
         self.entropy_coef = float(entropy_coef)
         self.episodes_per_update = int(episodes_per_update)
+        self.temperature = float(temperature)
         self.personalization = personalization
         self.controller: Controller | None = None
         self.baseline: float | None = None
@@ -161,7 +176,7 @@ class MONAS(PersonalizedSearch, SearchAgent):
         torch_seed = int(self.rng.integers(2**31))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(torch_seed)
-            self.controller = Controller(space.num_decisions, space.num_choices, self.hidden_size)
+            self.controller = Controller(space.num_decisions, space.num_choices, self.hidden_size, self.temperature)
         optimizer = torch.optim.Adam(self.controller.parameters(), lr=self.learning_rate)
         if self.personalization is not None:
             self._warm_start()

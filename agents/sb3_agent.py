@@ -46,7 +46,9 @@ class _StopWhenExhausted(BaseCallback):
 
 
 class SB3Agent(PersonalizedSearch, SearchAgent):
-    """Train PPO / A2C / MaskablePPO online; each episode is one evaluation counted in the budget.
+    """Train PPO / A2C / MaskablePPO online; each episode is one evaluation, charged to the budget as
+    it counts them (with ``SearchBudget(count_repeats=False)`` an episode that rebuilds an architecture
+    already evaluated is free, and the policy still learns from its reward).
 
     Args:
         algo: ``"ppo"``, ``"a2c"`` or ``"maskable_ppo"`` (needed when the env has constraints).

@@ -93,25 +93,33 @@ class Job:
 
 
 def make_agent(algo: str, seed: int, personalization=None):
-    """The agent of ``algo`` as configured for the figures (the paper's p=10, s=5; light PPO/MONAS)."""
+    """The agent of ``algo`` as configured for the figures: settings tuned for a 100-evaluation budget on
+    h_accuracy with validation accuracy (seeds 0-99 and 1000-1099, all three datasets; docs/figs45.md)."""
     if algo == "re":
         from agents.evolution import RegularizedEvolution
 
-        return RegularizedEvolution(population_size=10, sample_size=5, seed=seed, personalization=personalization)
+        # s = p (the paper: p = 10, s = 5): the fittest of the population is mutated, aging still
+        # regularizes; better on all three datasets at 100 evaluations.
+        return RegularizedEvolution(population_size=10, sample_size=10, seed=seed, personalization=personalization)
     if algo == "lemonade":
         from agents.lemonade import LEMONADE
 
         if personalization is not None:
             raise ValueError("LEMONADE has no learned-metric variant (it searches the Pareto front, as in the paper)")
-        return LEMONADE(population_size=10, num_children=5, seed=seed)
+        # The second KDE stage: 20 children proposed, the 5 in the sparsest cheap-objective regions trained.
+        return LEMONADE(population_size=10, num_children=5, num_proposals=20, seed=seed)
     if algo == "monas":
         from agents.monas import MONAS
 
-        return MONAS(hidden_size=32, seed=seed, personalization=personalization)
+        # 4x MONAS's default step size and 10x its entropy bonus: it learns within 100 architectures
+        # without collapsing onto one of them.
+        return MONAS(hidden_size=32, learning_rate=0.02, entropy_coef=0.01, seed=seed, personalization=personalization)
     if algo == "ppo":
         from agents.sb3_agent import SB3Agent
 
-        return SB3Agent("ppo", seed=seed, episodes_per_update=10, personalization=personalization)
+        # Updates every 5 episodes (30 steps, minibatches of 15) at lr 1e-3 instead of every 10 at 3e-4:
+        # twice the updates, each larger, within 100 architectures.
+        return SB3Agent("ppo", seed=seed, episodes_per_update=5, learning_rate=1e-3, personalization=personalization)
     if algo == "random":
         from agents.random_search import RandomSearch
 

@@ -440,6 +440,29 @@ def test_monas_learns_on_the_tiny_table(make_env):
     assert rewards[-50:].mean() > rewards[:50].mean() + 0.1
 
 
+def test_monas_temperature_flattens_the_policy_it_samples_and_trains(make_env):
+    import torch
+
+    from agents.monas import Controller
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        hot = Controller(6, 5, 16, temperature=4.0)
+    for head in hot.heads:  # make the untrained heads opinionated
+        torch.nn.init.normal_(head.bias, std=3.0)
+    cold = Controller(6, 5, 16)
+    cold.load_state_dict(hot.state_dict())  # the same weights, temperature 1
+    actions = torch.tensor([cold.sample(np.random.default_rng(i)) for i in range(8)])
+    log_hot, ent_hot = hot(actions)
+    log_cold, ent_cold = cold(actions)
+    assert (ent_hot > ent_cold).all()  # flatter under temperature, for the log-probs the gradient uses too
+    with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
+        make_monas(0, temperature=0)
+    a = make_monas(1, temperature=1.0).search(make_env(), 12)
+    b = make_monas(1).search(make_env(), 12)
+    assert histories_equal(a, b) and not histories_equal(a, make_monas(1, temperature=3.0).search(make_env(), 12))
+
+
 def test_monas_leaves_torch_global_state_alone(make_env):
     import torch
 
