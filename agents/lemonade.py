@@ -202,8 +202,9 @@ class LEMONADE(SearchAgent):
                 "(num_proposals > num_children) needs it; use num_proposals=None"
             )
         cheap = base.training_free_metrics(proposals)
-        matrix = np.stack([np.asarray(cheap.get(m, np.full(len(proposals), np.nan)), dtype=np.float64)
-                           for m in self.objectives()[1:]], axis=1) if self.objectives()[1:] else np.zeros((len(proposals), 0))
+        missing = np.full(len(proposals), np.nan)
+        columns = [np.asarray(cheap.get(m, missing), dtype=np.float64) for m in self.objectives()[1:]]
+        matrix = np.stack(columns, axis=1) if columns else np.zeros((len(proposals), 0))
         weights = self.acceptance_probabilities(self.front, matrix)
         # New architectures first: a child already evaluated, or proposed twice, adds nothing to the front.
         evaluated = {ev.encoding for ev in self.history}
