@@ -52,6 +52,8 @@ __all__ = ["MetricFamilyConfig", "MetricFamilyPosterior", "FAMILIES"]
 
 #: Names of the hypothesis families, in the order of ``MetricFamilyConfig.family_prior``.
 FAMILIES = ("selective", "weighted", "constraint")
+#: How the score averages the hypotheses (``MetricFamilyConfig.decision``).
+DECISIONS = ("structure", "credible", "mean")
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,12 @@ class MetricFamilyConfig:
         temperature: Bradley-Terry temperature, in utility units (utilities are in [0, 1]).
         lapse: probability of an answer unrelated to the utility (robustness to a careless click).
         posterior_samples: hypotheses drawn by :meth:`MetricFamilyPosterior.member_scores`.
-        credible_mass: the score averages the most probable hypotheses that together hold this
-            much posterior mass (1: the full posterior mean); see :meth:`MetricFamilyPosterior.mean_utility`.
+        decision: which hypotheses the score averages (see :meth:`MetricFamilyPosterior.mean_utility`):
+            ``"structure"`` (default) those of the most probable *structure* -- one selective
+            metric, the weighted sums, or one (objective, constrained metric) pair of the
+            constraints -- weighted by their posterior; ``"credible"`` the most probable hypotheses
+            holding ``credible_mass`` of the posterior; ``"mean"`` all of them.
+        credible_mass: the mass of the credible set for ``decision="credible"``.
         seed: seeds the Dirichlet draws and the posterior samples.
     """
 
@@ -79,6 +85,7 @@ class MetricFamilyConfig:
     temperature: float = 0.001
     lapse: float = 0.05
     posterior_samples: int = 32
+    decision: str = "structure"
     credible_mass: float = 0.9
     seed: int = 0
 
@@ -91,6 +98,8 @@ class MetricFamilyConfig:
             raise ValueError(f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha!r}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
+        if self.decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {self.decision!r}")
         if not 0 < self.credible_mass <= 1:
             raise ValueError(f"credible_mass must be in (0, 1], got {self.credible_mass!r}")
         if not 0 <= self.lapse < 1:
@@ -115,6 +124,7 @@ class _Hypotheses:
     constrained: np.ndarray  # (h_con,) feature index of the constrained metric
     level: np.ndarray  # (h_con,) rank-utility threshold
     family: np.ndarray  # (h,) index into FAMILIES
+    structure: np.ndarray  # (h,) 0..f-1 selective metric, f weighted, f+1+j the j-th constraint pair
     log_prior: np.ndarray = field(repr=False)  # (h,)
 
     @classmethod
@@ -133,7 +143,18 @@ class _Hypotheses:
         mass = mass / mass.sum()
         with np.errstate(divide="ignore"):
             log_prior = np.log(mass[family]) - np.log(counts[family])
-        return cls(weights, objective, constrained, level, family, log_prior)
+        pair_id = np.repeat(np.arange(len(pairs), dtype=np.int64), levels.size)
+        structure = np.concatenate([np.arange(f, dtype=np.int64), np.full(draws.shape[0], f, np.int64), f + 1 + pair_id])
+        return cls(weights, objective, constrained, level, family, structure, log_prior)
+
+    def structure_names(self, names: Sequence[str]) -> list[str]:
+        f = len(names)
+        out = [f"selective: {n}" for n in names] + ["weighted"]
+        seen: dict[int, str] = {}
+        h_lin = self.weights.shape[0]
+        for c in range(self.objective.size):
+            seen.setdefault(int(self.structure[h_lin + c]), f"constraint: {names[self.objective[c]]} where {names[self.constrained[c]]}")
+        return out + [seen[i] for i in sorted(seen)] if f else out
 
     @property
     def size(self) -> int:
@@ -283,6 +304,26 @@ class MetricFamilyPosterior:
             raise ValueError(f"expected features of shape (n, {2 * f}), got {x.shape}")
         return x[:, :f], x[:, f:]
 
+    def structure_posterior(self) -> dict[str, float]:
+        """Posterior mass of each structure (a selective metric, the weighted sums, or one
+        objective/constrained-metric pair of the constraints), most probable first."""
+        hyp, p = self._require_hypotheses(), self.posterior
+        mass = np.bincount(hyp.structure, weights=p, minlength=hyp.structure.max() + 1)
+        names = hyp.structure_names([m.value for m in self.normaliser.metrics])
+        return {names[i]: float(mass[i]) for i in np.argsort(-mass, kind="stable")}
+
+    def decision_weights(self) -> np.ndarray:
+        """The weights of the hypotheses in the score (``config.decision``), summing to 1."""
+        decision = self.config.decision
+        if decision == "mean":
+            return self.posterior
+        if decision == "credible":
+            return self.credible_weights()
+        hyp, p = self._require_hypotheses(), self.posterior
+        mass = np.bincount(hyp.structure, weights=p)
+        w = np.where(hyp.structure == int(np.argmax(mass)), p, 0.0)
+        return w / w.sum()
+
     def credible_weights(self) -> np.ndarray:
         """Posterior restricted to its credible set (the most probable hypotheses holding
         ``credible_mass`` of the mass), renormalised."""
@@ -297,17 +338,20 @@ class MetricFamilyPosterior:
         return w / w.sum()
 
     def mean_utility(self, x: np.ndarray, min_weight: float = 1e-9) -> np.ndarray:
-        """Credible-set mean utility ``(n,)`` of normalised features ``x`` (``(n, 2f)``).
+        """The score: mean utility ``(n,)`` of normalised features ``x`` (``(n, 2f)``) under
+        :meth:`decision_weights`.
 
-        The mean runs over the credible set rather than the whole posterior because the top of a
-        ranking is fragile: the best architectures by accuracy differ by thousandths of a utility,
-        so a hypothesis with 2 % of the mass that zeroes the slowest 5 % of the space would reorder
-        them on its own. Hypotheses outside the credible set are the ones the judgments have not
-        ruled out but give little reason to believe.
+        By default the mean runs over the most probable structure only (Bayesian model selection,
+        then averaging within the model) rather than over the whole posterior, because the top of
+        a ranking is fragile: the best architectures by accuracy differ by thousandths of a
+        utility, so a constraint hypothesis with 2 % of the mass that zeroes the slowest 5 % of the
+        space would reorder them on its own although the accuracy metric holds 85 %. Active pair
+        selection (:meth:`member_scores`) still sees the whole posterior, so it asks about what
+        separates the structures.
         """
         hyp = self._require_hypotheses()
         u, r = self._split(np.asarray(x, dtype=np.float64))
-        p = self.credible_weights()
+        p = self.decision_weights()
         h_lin = hyp.weights.shape[0]
         out = u @ (p[:h_lin] @ hyp.weights)  # the linear part collapses to one weight vector
         rows = np.flatnonzero(p[h_lin:] > min_weight) + h_lin

@@ -84,7 +84,55 @@ PAPER_TABLE1: dict[str, dict[str, tuple[float, ...]]] = {
     },
 }
 
-RUN_FIELDS = ["dataset", "metric", "selector", "k", "rep", "precision", "fit_seconds", "epochs"]
+#: Synthetic users beyond the paper's six, for checking that the metric-family prior does not only
+#: work for the users it was built around (``--metrics random_weighted,latency_constraint,...``):
+#: ``random_weighted`` -- a weighted sum with Dirichlet(1) weights drawn per repetition (inside the
+#: family, but not its mean); ``latency_constraint`` -- the fastest network among those with test
+#: accuracy above the space's 70th percentile (inside the family, not the median threshold);
+#: ``worst_of`` -- min(accuracy utility, latency utility) (monotone, outside the family);
+#: ``sweet_spot`` -- accuracy utility minus the distance of the latency utility from 0.5
+#: (non-monotone, outside the family).
+EXTRA_USERS = ("random_weighted", "latency_constraint", "worst_of", "sweet_spot")
+METRIC_LABELS.update({m: m.replace("_", " ") for m in EXTRA_USERS})
+
+RUN_FIELDS = ["dataset", "metric", "selector", "k", "rep", "precision", "fit_seconds", "epochs", "mode"]
+
+
+class _UtilityUser:
+    """A vectorised user utility over the four utilities (accuracy, latency, params, FLOPs)."""
+
+    def __init__(self, name, fn):
+        self.name, self.fn = name, fn
+
+    def required_metrics(self, context):
+        from natsbench_gym.types import Metric
+
+        return (context.accuracy_metric, Metric.LATENCY, Metric.PARAMS, Metric.FLOPS)
+
+    def score_many(self, metrics, context):
+        from natsbench_gym.rewards import utility
+
+        u = [utility(m, metrics[m], context) for m in self.required_metrics(context)]
+        return self.fn(*u)
+
+
+def make_user(metric: str, context, seed_seq: np.random.SeedSequence):
+    """The synthetic user's reward model: a fixed metric of the paper, or one of :data:`EXTRA_USERS`."""
+    from natsbench_gym.rewards import ConstrainedMetric
+    from natsbench_gym.types import Metric
+    from reward_models import make_fixed_metric
+
+    if metric == "random_weighted":
+        w = np.random.default_rng(seed_seq).dirichlet(np.ones(4))
+        return _UtilityUser(metric, lambda acc, lat, par, flo: w[0] * acc + w[1] * lat + w[2] * par + w[3] * flo)
+    if metric == "latency_constraint":
+        threshold = float(np.quantile(context.space_values(context.accuracy_metric), 0.7))
+        return ConstrainedMetric(Metric.LATENCY, context.accuracy_metric, threshold, name=metric)
+    if metric == "worst_of":
+        return _UtilityUser(metric, lambda acc, lat, par, flo: np.minimum(acc, lat))
+    if metric == "sweet_spot":
+        return _UtilityUser(metric, lambda acc, lat, par, flo: acc - np.abs(lat - 0.5))
+    return make_fixed_metric(metric)
 
 # --- worker state (one benchmark per process) ---------------------------------------------------------
 _BENCH = None
@@ -117,7 +165,7 @@ def _run_task(task: tuple[int, str, int, int, str, int]) -> list[dict]:
     split_rng = np.random.default_rng(np.random.SeedSequence([a["seed"], d, rep]))
     archs = split_rng.choice(_BENCH.space.size, size=a["train_size"] + a["test_size"], replace=False)
     train, test = archs[: a["train_size"]], archs[a["train_size"] :]
-    user = SyntheticUser(metric, ctx)
+    user = SyntheticUser(make_user(metric, ctx, np.random.SeedSequence([a["seed"], d, rep, 0x5553])), ctx)
     truth = user.utilities(test)
     seq = np.random.SeedSequence([a["seed"], d, rep, m, s])
     rng = np.random.default_rng(seq)
@@ -148,6 +196,7 @@ def _run_task(task: tuple[int, str, int, int, str, int]) -> list[dict]:
                 "precision": top_k_precision(scores, truth, a["top"]),
                 "fit_seconds": round(model.metadata["fit_seconds"], 4),
                 "epochs": model.metadata["epochs"],
+                "mode": model.mode,
             }
         )
     return rows
@@ -279,7 +328,7 @@ def _csv_list(kind):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--datasets", type=_csv_list(str), default=list(DATASETS), help="comma-separated datasets")
-    p.add_argument("--metrics", type=_csv_list(str), default=None, help="comma-separated synthetic users (default: the six of Table I)")
+    p.add_argument("--metrics", type=_csv_list(str), default=None, help=f"comma-separated synthetic users (default: the six of Table I; also {', '.join(EXTRA_USERS)})")
     p.add_argument("--reps", type=int, default=20, help="repetitions (different seeds) per cell")
     p.add_argument("--ks", type=_csv_list(int), default=list(KS), help="numbers of judged pairs")
     p.add_argument("--selectors", type=_csv_list(str), default=["random", "active"], help="pair selectors (random, active = active:disagreement, active:uncertainty)")
@@ -332,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for d in args.datasets:
             ScoringContext.create(_BENCH, d, args.budget, args.device, accuracy_metric="test_accuracy")
         for m in args.metrics:
-            make_fixed_metric(m)
+            if m not in EXTRA_USERS:
+                make_fixed_metric(m)
         for s in args.selectors:
             make_selector(s)
         from reward_models.ranknet import RankNetConfig

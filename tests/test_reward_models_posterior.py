@@ -81,9 +81,9 @@ def test_member_scores_are_posterior_draws_for_active_selection(ctx):
 
 def test_credible_mass_one_is_the_full_posterior_mean(ctx):
     data = judged(ctx, "accuracy", 8)
-    post = MetricFamilyPosterior(credible_mass=1.0).fit(data, ctx)
-    np.testing.assert_allclose(post.credible_weights(), post.posterior)
-    assert (MetricFamilyPosterior().fit(data, ctx).credible_weights() > 0).sum() < (post.posterior > 0).sum()
+    post = MetricFamilyPosterior(decision="credible", credible_mass=1.0).fit(data, ctx)
+    np.testing.assert_allclose(post.decision_weights(), post.posterior)
+    assert (MetricFamilyPosterior(decision="credible").fit(data, ctx).decision_weights() > 0).sum() < (post.posterior > 0).sum()
 
 
 def test_errors_and_validation(ctx):
@@ -111,3 +111,19 @@ def test_ranknet_uses_the_prior_when_it_explains_the_judgments(ctx):
     assert RankNetRewardModel(seed=0).fit(noisy, ctx).mode in ("prior", "prior+network")
     with pytest.raises(NotFittedError, match="no network"):
         inside.predict(np.zeros((1, 8)))
+
+
+def test_the_score_averages_the_most_probable_structure(ctx):
+    """Few judgments of an accuracy user leave some mass on "accuracy where X is not the worst"
+    constraints; the default decision scores with the accuracy metric alone, the full mean does not."""
+    data = judged(ctx, "accuracy", 6)
+    post = MetricFamilyPosterior().fit(data, ctx)
+    structures = post.structure_posterior()
+    assert next(iter(structures)) == "selective: test_accuracy"
+    assert abs(sum(structures.values()) - 1) < 1e-9 and len(structures) == 4 + 1 + 12
+    w = post.decision_weights()
+    assert w[0] == pytest.approx(1.0) and w[1:].sum() == pytest.approx(0.0)  # hypothesis 0 = selective accuracy
+    full = MetricFamilyPosterior(decision="mean").fit(data, ctx)
+    np.testing.assert_allclose(full.decision_weights(), full.posterior)
+    with pytest.raises(ValueError, match="decision must be one of"):
+        MetricFamilyConfig(decision="map")
