@@ -500,8 +500,11 @@ class ElicitationSession:
             else "Architecture: the channels of the 5 layers."
         )
         scope = "Top architectures in the whole space" if self.catalog.whole_space else "Top architectures evaluated so far"
+        # RankNet's metric-family prior, in words: what the judgments most likely mean.
+        posterior = getattr(self._model, "posterior", None)
+        reading = [{"text": text, "share": share} for share, text in posterior.explain(3)] if posterior is not None else []
         return {"top": top, "columns": [f"{m.label} ({m.unit})" for m in shown], "legend": legend, "drivers": drivers,
-                "scope": scope}
+                "scope": scope, "reading": reading}
 
 
 def _drivers(model, context: ScoringContext, values: dict[Metric, np.ndarray], catalog: MetricCatalog) -> list[dict[str, Any]]:

@@ -73,6 +73,9 @@ def fit_panel(fit: dict[str, Any]) -> Panel:
     note = f"RankNet fitted on {fit['judgments']} judgment(s)"
     if fit["stale"]:
         note += f" · {fit['new_since']} new since: press f to fit again"
+    reading = "; ".join(f"{r['text']} ({round(100 * r['share'])}%)" for r in fit.get("reading", []))
+    if reading:
+        note += f"\nMost likely you want: {reading}"
     return Panel(
         Group(Text(note, style="grey70"), Text("What drives it", style="bold"), drivers, Text(""),
               Text(fit.get("scope", "Top architectures"), style="bold"), top),

@@ -312,6 +312,39 @@ class MetricFamilyPosterior:
         names = hyp.structure_names([m.value for m in self.normaliser.metrics])
         return {names[i]: float(mass[i]) for i in np.argsort(-mass, kind="stable")}
 
+    def explain(self, k: int = 3, min_mass: float = 0.01) -> list[tuple[float, str]]:
+        """The ``k`` most probable structures in words, with their posterior mass.
+
+        A constraint is given with its posterior-mean threshold in the metric's own units, e.g.
+        ``(0.82, "best test accuracy with flops at most 110.5")``.
+        """
+        hyp, p = self._require_hypotheses(), self.posterior
+        metrics = self.normaliser.metrics
+        mass = np.bincount(hyp.structure, weights=p, minlength=hyp.structure.max() + 1)
+        f, h_lin = len(metrics), hyp.weights.shape[0]
+        out = []
+        for sid in np.argsort(-mass, kind="stable")[:k]:
+            if mass[sid] < min_mass:
+                break
+            if sid < f:
+                text = f"{metrics[sid].label} only ({'higher' if metrics[sid].higher_is_better else 'lower'} is better)"
+            elif sid == f:
+                rows = np.flatnonzero(hyp.structure == f)
+                w = p[rows] @ hyp.weights[rows] / p[rows].sum()
+                text = "a trade-off: " + ", ".join(f"{m.label} {100 * x:.0f}%" for m, x in zip(metrics, w, strict=True))
+            else:
+                rows = np.flatnonzero(hyp.structure == sid)
+                c = rows - h_lin
+                o, j = metrics[hyp.objective[c[0]]], int(hyp.constrained[c[0]])
+                level = float(p[rows] @ hyp.level[c] / p[rows].sum())  # rank utility of the threshold
+                con = metrics[j]
+                quantile = level if con.higher_is_better else 1.0 - level
+                value = float(np.interp(quantile, self.normaliser.rank_levels[j], self.normaliser.rank_values[j]))
+                bound = "at least" if con.higher_is_better else "at most"
+                text = f"best {o.label} with {con.label} {bound} {value:.4g}"
+            out.append((float(mass[sid]), text))
+        return out
+
     def decision_weights(self) -> np.ndarray:
         """The weights of the hypotheses in the score (``config.decision``), summing to 1."""
         decision = self.config.decision

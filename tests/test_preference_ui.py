@@ -254,6 +254,9 @@ def test_fit_saves_a_model_the_environments_accept(tmp_path, bench):
     assert scores == sorted(scores, reverse=True)
     assert fit["drivers"][0]["key"] == "valid_accuracy" and fit["drivers"][0]["effect"] > 0
     assert abs(sum(d["share"] for d in fit["drivers"]) - 1) < 1e-9
+    # the metric-family prior in words: 8 accuracy judgments read as "accuracy only"
+    assert fit["reading"] and fit["reading"][0]["text"].startswith("valid accuracy only")
+    assert 0 < fit["reading"][0]["share"] <= 1
 
     model = RankNetRewardModel.load(session.model_path)
     env = gym.make("NATSBench-Topology-v0", benchmark=bench, reward_model=model)

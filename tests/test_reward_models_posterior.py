@@ -127,3 +127,12 @@ def test_the_score_averages_the_most_probable_structure(ctx):
     np.testing.assert_allclose(full.decision_weights(), full.posterior)
     with pytest.raises(ValueError, match="decision must be one of"):
         MetricFamilyConfig(decision="map")
+
+
+def test_explains_a_constraint_in_the_metric_units(ctx):
+    post = MetricFamilyPosterior().fit(judged(ctx, "flop_constraint", 60), ctx)
+    (mass, text), *_ = post.explain()
+    assert mass > 0.5 and text.startswith("best test accuracy with flops at most")
+    limit = float(text.rsplit(" ", 1)[1])
+    median = ctx.stats(Metric.FLOPS).median
+    assert abs(limit - median) < 0.25 * (ctx.stats(Metric.FLOPS).max - ctx.stats(Metric.FLOPS).min)

@@ -91,6 +91,11 @@ function renderFit(fit) {
   $("fit-meta").textContent =
     `RankNet fitted on ${fit.judgments} judgment${fit.judgments === 1 ? "" : "s"}` +
     (fit.stale ? ` · ${fit.new_since} new since: fit again to include them` : "");
+  const reading = fit.reading || [];
+  $("reading").hidden = reading.length === 0;
+  $("reading").textContent = reading.length
+    ? "Most likely you want: " + reading.map((r) => `${r.text} (${Math.round(100 * r.share)}%)`).join("; ")
+    : "";
   const drivers = $("drivers");
   drivers.replaceChildren();
   const largest = Math.max(1e-12, ...fit.drivers.map((d) => Math.abs(d.effect)));
