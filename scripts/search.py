@@ -179,6 +179,10 @@ def _fmt(name: str, value: float) -> str:
 
 
 def _print_recommendations(result, scores, order, truth, context) -> None:
+    posterior = getattr(result.info.get("learned_metric"), "posterior", None)
+    if posterior is not None:  # RankNet's metric-family prior, in words
+        reading = "; ".join(f"{text} ({100 * share:.0f}%)" for share, text in posterior.explain(3))
+        print(f"\nthe judgments most likely mean: {reading}")
     print(f"\nrecommended architectures (best of {len(result.history)} under the learned reward):")
     for rank, i in enumerate(order, 1):
         ev = result.history[i]
