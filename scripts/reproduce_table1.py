@@ -184,7 +184,7 @@ def _run_task(task: tuple[int, str, int, int, str, int]) -> list[dict]:
                 n = min(n, a["active_batch"])
             batch = selector.select(train, n, rng, exclude=judged.judged_pairs(), model=model, context=ctx)
             judged.extend(user.judge_many(batch, rng, selector=batch.strategy))
-            model = RankNetRewardModel(seed=model_seed, ensemble=a["ensemble"], prior=a["prior"]).fit(judged, ctx)
+            model = RankNetRewardModel(seed=model_seed, ensemble=a["ensemble"], prior=a["prior"], **a["ranknet"]).fit(judged, ctx)
         scores = model.score_many(ctx.query(test, model.required_metrics(ctx)), ctx)
         rows.append(
             {
@@ -344,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ensemble", type=int, default=1, help="RankNet ensemble members")
     p.add_argument("--active-batch", type=int, default=1, help="refit after at most this many actively chosen pairs (0: one model per k)")
     p.add_argument("--prior", default="metric-family", help="RankNet prior: metric-family, or none for the plain RankNet")
+    p.add_argument("--prior-tolerance", type=float, default=None, help="RankNetConfig.prior_tolerance (default: the library's)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -366,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": args.seed, "budget": args.budget, "device": args.device, "train_size": args.train_size,
         "test_size": args.test_size, "top": args.top, "ks": args.ks, "selectors": args.selectors, "ensemble": args.ensemble,
         "active_batch": args.active_batch, "prior": None if str(args.prior).lower() == "none" else args.prior,
+        "ranknet": {} if args.prior_tolerance is None else {"prior_tolerance": args.prior_tolerance},
     }
     try:  # fail fast, in this process, on bad names or missing data
         _init_worker(args.data, settings)
@@ -387,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             make_selector(s)
         from reward_models.ranknet import RankNetConfig
 
-        RankNetConfig(prior=settings["prior"])
+        RankNetConfig(prior=settings["prior"], **settings["ranknet"])
     except NATSBenchGymError as exc:
         logger.error("%s", exc)
         return 2
