@@ -40,8 +40,9 @@ the user pursues:
    disagreement-based active selection asks about what separates the surviving hypotheses. When it
    does not (a preference outside the family, or a judge who contradicts themself more), the network
    is trained with that mean utility as one more monotone input (mode ``"prior+network"``). In the
-   Table I setting this lifts the top-10 precision after 10 actively chosen comparisons to 0.91-1.00
-   on every metric (docs/table1.md); ``prior=None`` is the plain RankNet of the paper.
+   Table I setting this lifts the top-10 precision after 10 actively chosen comparisons to 0.94-1.00
+   on every metric of the paper (docs/table1.md, which also shows its limits on preferences outside
+   the family); ``prior=None`` is the plain RankNet of the paper.
 
 Training is full-batch Adam; it stops when the training loss stops improving, or -- from 250
 judgments on, when a held-out fifth holds at least ``min_validation_pairs`` (50) pairs -- when the

@@ -235,3 +235,21 @@ def test_ten_comparisons_find_the_most_accurate_architectures(topology_bench):
         scores = model.score_many(ctx.query(archs[100:], model.required_metrics(ctx)), ctx)
         precisions.append(top_k_precision(scores, user.utilities(archs[100:]), 10))
     assert np.mean(precisions) >= 0.7
+
+
+def test_version_1_model_files_still_load_as_plain_ranknets(tmp_path, ctx, linear_user):
+    model = RankNetRewardModel(seed=0, prior=None).fit(judged(ctx, linear_user, 40), ctx)
+    path = tmp_path / "v2.pt"
+    model.save(path)
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = 1  # what 0.1.0 wrote: no prior, no input count, no prior fields in the config
+    for key in ("prior", "inputs"):
+        payload.pop(key)
+    for key in ("prior", "prior_tolerance"):
+        payload["config"].pop(key)
+    old = tmp_path / "v1.pt"
+    torch.save(payload, old)
+    loaded = RankNetRewardModel.load(old)
+    assert loaded.mode == "network" and loaded.config.prior is None
+    metrics = ctx.query(np.arange(100), loaded.required_metrics(ctx))
+    np.testing.assert_array_equal(loaded.score_many(metrics, ctx), model.score_many(metrics, ctx))
