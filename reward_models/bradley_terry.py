@@ -1,7 +1,8 @@
 """The Bradley-Terry / RankNet preference probability, in exactly one function.
 
 Everything in :mod:`reward_models` that turns two scores into a preference -- RankNet training, the
-noisy synthetic users and active pair selection -- calls :func:`preference_probability`, so the
+metric-family posterior's likelihood, the noisy synthetic users and active pair selection -- calls
+:func:`preference_probability`, so the
 model a user is simulated with and the model that is fitted to that user are the same model.
 """
 

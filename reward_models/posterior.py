@@ -40,11 +40,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, log_expit
 
 from natsbench_gym.errors import MissingMetricError
 from natsbench_gym.rewards import ScoringContext
 from natsbench_gym.types import Metric
+from reward_models.bradley_terry import preference_probability
 from reward_models.errors import NotFittedError, PreferenceDataError
 from reward_models.preferences import Comparison, PreferenceDataset
 
@@ -261,15 +261,12 @@ class MetricFamilyPosterior:
         if y.size == 0:
             return np.zeros(hyp.size)
         f = xa.shape[1] // 2
-        diff = hyp.utilities(xa[:, :f], xa[:, f:]) - hyp.utilities(xb[:, :f], xb[:, f:])  # (h, pairs)
-        z = diff / self.config.temperature
+        ua, ub = hyp.utilities(xa[:, :f], xa[:, f:]), hyp.utilities(xb[:, :f], xb[:, f:])  # (h, pairs)
         eps = self.config.lapse
-        if eps > 0:  # P >= eps / 2, so the plain logarithm is safe
-            pa = eps / 2 + (1.0 - eps) * expit(z)
-            log_pa, log_pb = np.log(pa), np.log1p(-pa)
-        else:
-            log_pa, log_pb = log_expit(z), log_expit(-z)
-        return log_pa @ y + log_pb @ (1.0 - y)
+        # the one Bradley-Terry function of reward_models, mixed with the lapse
+        pa = eps / 2 + (1.0 - eps) * preference_probability(ua, ub, self.config.temperature)
+        pa = np.clip(pa, 1e-300, 1.0 - 1e-16)  # only reachable with lapse = 0
+        return np.log(pa) @ y + np.log1p(-pa) @ (1.0 - y)
 
     def _require_hypotheses(self) -> _Hypotheses:
         if self._hyp is None:
