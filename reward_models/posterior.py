@@ -148,13 +148,13 @@ class _Hypotheses:
         return cls(weights, objective, constrained, level, family, structure, log_prior)
 
     def structure_names(self, names: Sequence[str]) -> list[str]:
-        f = len(names)
+        """A name per structure id: the selective metrics, ``"weighted"``, then the constraint pairs."""
         out = [f"selective: {n}" for n in names] + ["weighted"]
         seen: dict[int, str] = {}
         h_lin = self.weights.shape[0]
         for c in range(self.objective.size):
             seen.setdefault(int(self.structure[h_lin + c]), f"constraint: {names[self.objective[c]]} where {names[self.constrained[c]]}")
-        return out + [seen[i] for i in sorted(seen)] if f else out
+        return out + [seen[i] for i in sorted(seen)]
 
     @property
     def size(self) -> int:

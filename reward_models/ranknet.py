@@ -120,7 +120,9 @@ class RankNetConfig:
         prior: ``"metric-family"`` (default): a Bayesian posterior over the MONAS-style metric
             family (:mod:`reward_models.posterior`) is fitted first; when it explains the judgments
             the model scores with it and the network is not trained, otherwise its mean utility is
-            an extra (monotone) input of the network. ``None``: the plain RankNet.
+            an extra (monotone) input of the network (in the ``"prior"`` mode no network exists, so
+            ``ensemble`` and the training settings do not apply; the members are posterior draws).
+            ``None``: the plain RankNet.
         prior_tolerance: the family "explains" the judgments when its mean utility orders at
             least ``1 - prior_tolerance`` of the decided (non-tie) pairs the way they were judged.
         seed: seeds initialisation, validation split and bootstrap.
