@@ -7,6 +7,7 @@ The paper's framework as small swappable parts:
 * :mod:`reward_models.selection` -- the *Evaluation Generator*: random (Alg. 2) and active pair selection;
 * :mod:`reward_models.users` -- synthetic users (any metric, optional noise) standing in for a person;
 * :mod:`reward_models.ranknet` -- the *Preference Executor*: RankNet, a learned reward model;
+* :mod:`reward_models.features` -- which metrics a learned model reads and how they are normalised;
 * :mod:`reward_models.posterior` -- a Bayesian posterior over the metric family (selective,
   weighted, constraint metrics), RankNet's default prior (numpy only);
 * :mod:`reward_models.bradley_terry` -- ``P(a preferred) = sigmoid(s_a - s_b)``, in one function.

@@ -46,6 +46,7 @@ from natsbench_gym.rewards import ScoringContext
 from natsbench_gym.types import Metric
 from reward_models.bradley_terry import preference_probability
 from reward_models.errors import NotFittedError, PreferenceDataError
+from reward_models.features import FeatureNormaliser, resolve_features
 from reward_models.preferences import Comparison, PreferenceDataset
 
 __all__ = ["MetricFamilyConfig", "MetricFamilyPosterior", "FAMILIES"]
@@ -193,7 +194,7 @@ class MetricFamilyPosterior:
         config: the family and likelihood settings; keyword arguments override its fields.
 
     The space-wide normalisation comes from a
-    :class:`~reward_models.ranknet.FeatureNormaliser` with ``representation="both"`` (min-max
+    :class:`~reward_models.features.FeatureNormaliser` with ``representation="both"`` (min-max
     utilities for the objectives, rank utilities for the thresholds), passed to :meth:`fit_arrays`.
     """
 
@@ -227,12 +228,10 @@ class MetricFamilyPosterior:
     # --- fitting ---------------------------------------------------------------------------------
     def fit(self, comparisons: PreferenceDataset | Iterable[Comparison], context: ScoringContext, features: Sequence[str] | None = None) -> MetricFamilyPosterior:
         """Posterior given judgments; metrics come from ``context`` (features as RankNet's)."""
-        from reward_models.ranknet import FeatureNormaliser, RankNetConfig, _resolve_features
-
         cs = comparisons.comparisons if isinstance(comparisons, PreferenceDataset) else tuple(comparisons)
         if not cs:
             raise PreferenceDataError("the metric-family posterior needs at least one comparison to fit")
-        metrics = _resolve_features(RankNetConfig(features=tuple(features) if features else None), context)
+        metrics = resolve_features(tuple(features) if features else None, context)
         normaliser = FeatureNormaliser.from_context(metrics, context, "both", 2048)
         a = np.array([c.arch_a.index for c in cs], dtype=np.int64)
         b = np.array([c.arch_b.index for c in cs], dtype=np.int64)

@@ -68,7 +68,7 @@ import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -77,9 +77,10 @@ from torch import nn
 
 from natsbench_gym.errors import MissingMetricError, UnknownNameError
 from natsbench_gym.rewards import ScoringContext
-from natsbench_gym.types import Metric, MetricStats
+from natsbench_gym.types import Metric
 from reward_models.bradley_terry import preference_probability
 from reward_models.errors import ModelFileError, NotFittedError, PreferenceDataError
+from reward_models.features import DEFAULT_FEATURES, REPRESENTATIONS, FeatureNormaliser, parse_feature, resolve_features
 from reward_models.posterior import MetricFamilyConfig, MetricFamilyPosterior
 from reward_models.preferences import Comparison, PreferenceDataset
 
@@ -87,9 +88,7 @@ __all__ = ["RankNetConfig", "RankNetModule", "FeatureNormaliser", "RankNetReward
 
 logger = logging.getLogger(__name__)
 
-#: The paper's metric set L; "accuracy" is the scoring context's accuracy metric.
-DEFAULT_FEATURES: tuple[str, ...] = ("accuracy", "latency", "params", "flops")
-_REPRESENTATIONS = ("both", "utility", "rank")
+_REPRESENTATIONS = REPRESENTATIONS
 _PRIORS = ("metric-family",)
 _FILE_FORMAT = "natsbench-gym/ranknet"
 _FILE_VERSION = 2
@@ -153,7 +152,7 @@ class RankNetConfig:
                 raise ValueError(f"features must be a non-empty sequence of metric names, got {self.features!r}")
             object.__setattr__(self, "features", tuple(str(f) for f in self.features))
             for f in self.features:
-                _parse_feature(f)
+                parse_feature(f)
         if self.representation not in _REPRESENTATIONS:
             raise UnknownNameError("feature representation", self.representation, _REPRESENTATIONS)
         for name, low in (("hidden", 0), ("ensemble", 1), ("max_epochs", 1), ("patience", 1), ("min_validation_pairs", 1), ("rank_grid", 2)):
@@ -175,128 +174,6 @@ class RankNetConfig:
             raise UnknownNameError("RankNet prior", self.prior, (*_PRIORS, "None"))
         if not 0 <= self.prior_tolerance < 1:
             raise ValueError(f"prior_tolerance must be in [0, 1), got {self.prior_tolerance!r}")
-
-
-def _parse_feature(name: str) -> Metric | None:
-    """``None`` stands for the context's accuracy metric."""
-    if name.lower() in ("accuracy", "acc"):
-        return None
-    return Metric.parse(name)
-
-
-def _resolve_features(config: RankNetConfig, context: ScoringContext) -> tuple[Metric, ...]:
-    names = config.features if config.features is not None else DEFAULT_FEATURES
-    out: list[Metric] = []
-    for name in names:
-        metric = _parse_feature(name) or context.accuracy_metric
-        if not context.has(metric):
-            if config.features is None:
-                logger.debug("RankNet: %s is not available in this context; left out of the features", metric.value)
-                continue
-            raise MissingMetricError(
-                f"RankNet feature {metric.value} is not available for {context.dataset.value} on "
-                f"{context.benchmark.name}; choose features among "
-                f"{', '.join(m.value for m in Metric if context.has(m))}"
-            )
-        if metric not in out:
-            out.append(metric)
-    if not out:
-        raise MissingMetricError("none of the RankNet features is available in this scoring context")
-    return tuple(out)
-
-
-# --- features -------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class FeatureNormaliser:
-    """Maps raw metric values to the network's inputs (utilities, 1 = best), from space-wide statistics.
-
-    Attributes:
-        metrics: the metrics, in input order.
-        representation: ``"both"``, ``"utility"`` or ``"rank"``.
-        minimum, maximum: space-wide min and max of each metric (min-max utility).
-        rank_values, rank_levels: per metric, increasing values and their mid-rank in [0, 1]
-            (rank utility, by interpolation).
-    """
-
-    metrics: tuple[Metric, ...]
-    representation: str
-    minimum: tuple[float, ...]
-    maximum: tuple[float, ...]
-    rank_values: tuple[np.ndarray, ...] = field(repr=False)
-    rank_levels: tuple[np.ndarray, ...] = field(repr=False)
-
-    @classmethod
-    def from_context(cls, metrics: Sequence[Metric], context: ScoringContext, representation: str, grid: int) -> FeatureNormaliser:
-        """Statistics over every architecture of the context's space."""
-        lo, hi, rv, rl = [], [], [], []
-        for m in metrics:
-            # the space's distribution as the backend knows it (never a whole-space live training)
-            v = context.space_values(m)
-            if v.size == 0:
-                raise MissingMetricError(f"no {m.value} values in this context to normalise RankNet features with")
-            stats = context.stats(m)
-            lo.append(stats.min)
-            hi.append(stats.max)
-            v = np.sort(v)
-            uniq, first = np.unique(v, return_index=True)
-            last = np.append(first[1:], v.size) - 1
-            mid = (first + last) / 2.0 / max(v.size - 1, 1)  # mid-rank of ties, in [0, 1]
-            if uniq.size > grid:
-                keep = np.unique(np.linspace(0, uniq.size - 1, grid).round().astype(np.int64))
-                uniq, mid = uniq[keep], mid[keep]
-            rv.append(uniq.astype(np.float64))
-            rl.append(mid.astype(np.float64))
-        return cls(tuple(metrics), representation, tuple(lo), tuple(hi), tuple(rv), tuple(rl))
-
-    @property
-    def num_inputs(self) -> int:
-        return len(self.metrics) * (2 if self.representation == "both" else 1)
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        names = []
-        if self.representation in ("both", "utility"):
-            names += [f"utility:{m.value}" for m in self.metrics]
-        if self.representation in ("both", "rank"):
-            names += [f"rank:{m.value}" for m in self.metrics]
-        return tuple(names)
-
-    def transform(self, metrics: Mapping[Metric, np.ndarray]) -> np.ndarray:
-        """``(n, num_inputs)`` inputs from ``{Metric: values}`` (nan stays nan)."""
-        cols_u, cols_r = [], []
-        for i, m in enumerate(self.metrics):
-            if m not in metrics:
-                raise MissingMetricError(f"RankNet needs {m.value}, which the metrics given do not hold")
-            v = np.asarray(metrics[m], dtype=np.float64).reshape(-1)
-            if self.representation in ("both", "utility"):
-                u = np.clip(MetricStats(self.minimum[i], self.maximum[i], 0.0).normalize(v), 0.0, 1.0)
-                cols_u.append(u if m.higher_is_better else 1.0 - u)
-            if self.representation in ("both", "rank"):
-                r = np.interp(v, self.rank_values[i], self.rank_levels[i])
-                r = np.where(np.isnan(v), np.nan, r)
-                cols_r.append(r if m.higher_is_better else 1.0 - r)
-        return np.stack(cols_u + cols_r, axis=1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "metrics": [m.value for m in self.metrics],
-            "representation": self.representation,
-            "minimum": list(self.minimum),
-            "maximum": list(self.maximum),
-            "rank_values": [torch.from_numpy(a.copy()) for a in self.rank_values],
-            "rank_levels": [torch.from_numpy(a.copy()) for a in self.rank_levels],
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FeatureNormaliser:
-        return cls(
-            tuple(Metric.parse(m) for m in d["metrics"]),
-            str(d["representation"]),
-            tuple(float(x) for x in d["minimum"]),
-            tuple(float(x) for x in d["maximum"]),
-            tuple(t.numpy().astype(np.float64) for t in d["rank_values"]),
-            tuple(t.numpy().astype(np.float64) for t in d["rank_levels"]),
-        )
 
 
 # --- the network ----------------------------------------------------------------------------------
@@ -414,7 +291,7 @@ class RankNetRewardModel:
             raise PreferenceDataError(f"expected equal-length 1-D index and target arrays, got shapes {a.shape}, {b.shape}, {y.shape}")
         if np.any((y < 0) | (y > 1)) or np.any(np.isnan(y)):
             raise PreferenceDataError("targets must be probabilities in [0, 1] (1: a preferred, 0: b, 0.5: tie)")
-        metrics = _resolve_features(cfg, context)
+        metrics = resolve_features(cfg.features, context)
         normaliser = FeatureNormaliser.from_context(metrics, context, cfg.representation, cfg.rank_grid)
         archs, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
         x = normaliser.transform(context.query(archs, list(metrics)))

@@ -136,3 +136,23 @@ def test_explains_a_constraint_in_the_metric_units(ctx):
     limit = float(text.rsplit(" ", 1)[1])
     median = ctx.stats(Metric.FLOPS).median
     assert abs(limit - median) < 0.25 * (ctx.stats(Metric.FLOPS).max - ctx.stats(Metric.FLOPS).min)
+
+
+def test_the_posterior_fits_and_scores_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from tests.conftest import RandomMetricsBenchmark\n"
+        "from natsbench_gym.rewards import ScoringContext\n"
+        "from reward_models import MetricFamilyPosterior, PreferenceDataset, RandomPairSelector, SyntheticUser\n"
+        "ctx = ScoringContext.create(RandomMetricsBenchmark(seed=0), 'cifar10', 200, accuracy_metric='test_accuracy')\n"
+        "rng = np.random.default_rng(0)\n"
+        "pairs = RandomPairSelector().select(range(50), 5, rng)\n"
+        "post = MetricFamilyPosterior().fit(PreferenceDataset(SyntheticUser('accuracy', ctx).judge_many(pairs, rng)), ctx)\n"
+        "post.score_many(ctx.query(np.arange(10), post.required_metrics(ctx)), ctx)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    assert out.stdout.strip() == "False"
