@@ -10,6 +10,7 @@ name                      module                                 what it is
 ``MONAS``                 :mod:`agents.monas`                    LSTM controller + REINFORCE (torch)
 ``SB3Agent``              :mod:`agents.sb3_agent`                PPO / A2C / MaskablePPO (torch)
 ``Personalization``       :mod:`agents.personalization`          learn the metric from preferences
+``RankShaping``           :mod:`agents.shaping`                  rank rewards for MONAS / SB3
 ========================  =====================================  ================================
 
 Names are imported on first use (``from agents import RandomSearch`` loads only that module), so a
@@ -37,6 +38,7 @@ _EXPORTS = {
     "MONASReward": "agents.monas",
     "SB3Agent": "agents.sb3_agent",
     "Personalization": "agents.personalization",
+    "RankShaping": "agents.shaping",
 }
 
 __all__ = sorted(_EXPORTS)

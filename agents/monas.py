@@ -23,6 +23,7 @@ from torch import nn
 
 from agents.base import SearchAgent
 from agents.personalization import Personalization, PersonalizedSearch
+from agents.shaping import RankShaping, check_reward_shaping
 from natsbench_gym.errors import MissingMetricError
 from natsbench_gym.rewards import BuiltinMetric, ScoringContext, utility
 from natsbench_gym.types import Metric
@@ -123,6 +124,9 @@ class MONAS(PersonalizedSearch, SearchAgent):
         entropy_coef: weight of the entropy bonus.
         episodes_per_update: episodes averaged in one policy-gradient step.
         temperature: divides the controller's logits (see :class:`Controller`); 1 is the plain policy.
+        reward_shaping: ``"none"`` (MONAS: the policy gradient follows the env's reward) or ``"rank"``
+            (it follows the reward's quantile among the distinct architectures evaluated so far,
+            :class:`~agents.shaping.RankShaping`; the history keeps the env's reward).
         seed: seeds the weights and the sampled actions.
         personalization: learn the reward from preferences first (random architectures, then RankNet).
 
@@ -145,7 +149,9 @@ class MONAS(PersonalizedSearch, SearchAgent):
         seed: int | None = None,
         personalization: Personalization | None = None,
         temperature: float = 1.0,
+        reward_shaping: str = "none",
     ) -> None:
+        check_reward_shaping(reward_shaping)
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not 0.0 <= baseline_decay < 1.0:
@@ -159,6 +165,7 @@ class MONAS(PersonalizedSearch, SearchAgent):
         self.entropy_coef = float(entropy_coef)
         self.episodes_per_update = int(episodes_per_update)
         self.temperature = float(temperature)
+        self.reward_shaping = reward_shaping
         self.personalization = personalization
         self.controller: Controller | None = None
         self.baseline: float | None = None
@@ -182,12 +189,16 @@ class MONAS(PersonalizedSearch, SearchAgent):
             self._warm_start()
         self.baseline = None
         batch: list[tuple[tuple[int, ...], float]] = []
+        shaping = RankShaping() if self.reward_shaping == "rank" else None
         while True:
             actions = self._feasible_sample()
-            reward = self.evaluate(actions).reward
+            evaluation = self.evaluate(actions)
+            reward = evaluation.reward if shaping is None else shaping(evaluation.index, evaluation.reward)
             if self.baseline is None:
                 self.baseline = reward
-            advantage = reward - self.baseline  # Adam's step scaling makes the reward's scale matter little
+            # Adam rescales the steps, but the reward's scale still sets its weight against the entropy
+            # bonus; rank shaping makes that balance the same on every dataset and metric.
+            advantage = reward - self.baseline
             self.baseline = self.baseline_decay * self.baseline + (1.0 - self.baseline_decay) * reward
             batch.append((actions, advantage))
             if len(batch) < self.episodes_per_update:

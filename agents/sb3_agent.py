@@ -9,6 +9,7 @@ from exactly the evaluations the budget allows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -18,21 +19,29 @@ from stable_baselines3.common.callbacks import BaseCallback
 from agents.base import SearchAgent
 from agents.personalization import Personalization, PersonalizedSearch
 from agents.sb3 import make_sb3_agent
+from agents.shaping import RankShaping, check_reward_shaping
 
 __all__ = ["SB3Agent", "RecordEvaluations"]
 
 
 class RecordEvaluations(gym.Wrapper):
-    """Hands every finished episode's reward and ``info`` to ``agent.record``."""
+    """Hands every finished episode's reward and ``info`` to ``agent.record``.
 
-    def __init__(self, env: gym.Env, agent: SearchAgent) -> None:
+    With ``shaping`` (e.g. :class:`~agents.shaping.RankShaping`) the learner gets
+    ``shaping(index, reward)`` instead of the env's reward; the agent records the env's.
+    """
+
+    def __init__(self, env: gym.Env, agent: SearchAgent, shaping: Callable[[int, float], float] | None = None) -> None:
         super().__init__(env)
         self.agent = agent
+        self.shaping = shaping
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         if terminated and "arch" in info:
             self.agent.record(float(reward), info)
+            if self.shaping is not None:
+                reward = self.shaping(self.agent.history[-1].index, float(reward))
         return obs, reward, terminated, truncated, info
 
 
@@ -56,6 +65,9 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
         episodes_per_update: episodes per rollout (PPO / MaskablePPO; A2C keeps its 4). SB3's factory
             default is 64, which a 100-evaluation budget would spend on one update; 10 gives 10.
         personalization: learn the reward from preferences first (random architectures, then RankNet).
+        reward_shaping: ``"none"`` (the learner gets the env's reward) or ``"rank"`` (its quantile among
+            the distinct architectures evaluated so far, :class:`~agents.shaping.RankShaping`; the
+            history keeps the env's reward).
         **hyperparameters: any SB3 constructor argument (overrides the factory's defaults).
 
     After a search :attr:`model` is the trained SB3 model.
@@ -67,9 +79,12 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
         seed: int | None = None,
         episodes_per_update: int = 10,
         personalization: Personalization | None = None,
+        reward_shaping: str = "none",
         **hyperparameters: Any,
     ) -> None:
+        check_reward_shaping(reward_shaping)
         super().__init__(seed=seed)
+        self.reward_shaping = reward_shaping
         self.algo = algo
         self.name = algo
         self.episodes_per_update = int(episodes_per_update)
@@ -97,7 +112,8 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
             kwargs = {"n_steps": n_steps, "batch_size": max(d, n_steps // 2)}
         kwargs.update(self.hyperparameters)
         sb3_seed = int(self.rng.integers(2**31))
-        self.model = make_sb3_agent(self.algo, RecordEvaluations(self.env, self), seed=sb3_seed, **kwargs)
+        shaping = RankShaping() if self.reward_shaping == "rank" else None
+        self.model = make_sb3_agent(self.algo, RecordEvaluations(self.env, self, shaping), seed=sb3_seed, **kwargs)
         if self._budget.evaluations is not None and self._budget.count_repeats:
             steps = (self._budget.evaluations - len(self.history)) * d
         else:

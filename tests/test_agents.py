@@ -42,7 +42,9 @@ AGENTS = {
     "lemonade": lambda seed: LEMONADE(population_size=6, num_children=3, seed=seed),
     "lemonade_prescreen": lambda seed: LEMONADE(population_size=6, num_children=3, num_proposals=12, seed=seed),
     "monas": make_monas,
+    "monas_rank": lambda seed: make_monas(seed, reward_shaping="rank"),
     "ppo": make_ppo,
+    "ppo_rank": lambda seed: make_ppo(seed, reward_shaping="rank"),
 }
 
 
@@ -461,6 +463,47 @@ def test_monas_temperature_flattens_the_policy_it_samples_and_trains(make_env):
     a = make_monas(1, temperature=1.0).search(make_env(), 12)
     b = make_monas(1).search(make_env(), 12)
     assert histories_equal(a, b) and not histories_equal(a, make_monas(1, temperature=3.0).search(make_env(), 12))
+
+
+# --- reward shaping ----------------------------------------------------------------------------------
+def test_rank_shaping_ranks_among_distinct_architectures():
+    from agents.shaping import RankShaping
+
+    shaping = RankShaping()
+    assert shaping(7, 0.2) == 0.5  # alone: the middle
+    assert shaping(8, 0.9) == 0.75  # best of two
+    assert shaping(9, 0.1) == pytest.approx(1 / 6)  # worst of three
+    for _ in range(50):  # a repeat is ranked, not added: the scale does not collapse onto it
+        assert shaping(8, 0.9) == pytest.approx(5 / 6)
+    assert len(shaping) == 3
+    assert shaping(10, 0.9) == 0.75  # a tie: (2 below + half of the 2 tied) / 4
+    assert shaping(11, math.nan) == 0.0 and len(shaping) == 4
+    # scale-free: an affine change of the rewards gives the same shaped rewards
+    a, b = RankShaping(), RankShaping()
+    rewards = np.random.default_rng(0).normal(size=30)
+    assert [a(i, r) for i, r in enumerate(rewards)] == [b(i, 1e-3 * r + 0.9) for i, r in enumerate(rewards)]
+
+
+@pytest.mark.parametrize("name", ["monas", "ppo"])
+def test_rank_shaping_trains_the_policy_but_the_history_keeps_the_envs_reward(name, make_env):
+    agent = AGENTS[f"{name}_rank"](0)
+    result = agent.search(make_env(), 40)
+    env = make_env()
+    for ev in result.history[-10:]:  # the recorded rewards are the env's own, not ranks
+        env.reset(seed=0)
+        for action in ev.encoding:
+            _, reward, terminated, _, _ = env.step(action)
+        assert terminated and reward == pytest.approx(ev.reward)
+    assert not histories_equal(result, AGENTS[name](0).search(make_env(), 40))  # the policy saw other rewards
+    make = make_monas if name == "monas" else make_ppo
+    with pytest.raises(ValueError, match="reward_shaping must be one of 'none', 'rank', got 'quantile'"):
+        make(0, reward_shaping="quantile")
+
+
+def test_monas_with_rank_shaping_learns_on_the_tiny_table(make_env):
+    result = make_monas(0, learning_rate=0.02, reward_shaping="rank").search(make_env(), 300)
+    rewards = result.rewards()
+    assert rewards[-50:].mean() > rewards[:50].mean() + 0.1
 
 
 def test_monas_leaves_torch_global_state_alone(make_env):
