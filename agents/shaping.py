@@ -21,6 +21,7 @@ REWARD_SHAPINGS = ("none", "rank")
 
 
 def check_reward_shaping(value: str) -> str:
+    """``value`` if it is one of :data:`REWARD_SHAPINGS`; a ``ValueError`` naming the choices otherwise."""
     if value not in REWARD_SHAPINGS:
         raise ValueError(f"reward_shaping must be one of {', '.join(map(repr, REWARD_SHAPINGS))}, got {value!r}")
     return value

@@ -202,6 +202,7 @@ class Scorer:
         self.h_max = float(np.nanmax(self.h))
         self.test_max = float(np.nanmax(self.test))
         self._sorted = np.sort(self.h[~np.isnan(self.h)])
+        self.size = int(self._sorted.size)  # architectures with a value of h
 
     def count_at_least(self, score: float) -> int:
         """Number of architectures in the space whose score is at least ``score`` (%)."""
@@ -233,7 +234,7 @@ def mean_ci(values: np.ndarray) -> tuple[float, float]:
 def ceilings(data: str | None, metrics: Sequence[str], datasets: Sequence[str], search_accuracy: str,
              epochs: int = 200) -> list[dict[str, Any]]:
     """What the scores can reach at all: per metric and dataset, the score of the architecture that is best
-    under the search metric (the most a search that optimises it perfectly can get) and how many
+    under the search metric (what a search that optimises it perfectly returns) and how many
     architectures score at least 99.5 % and 99 % (analysis only; no search reads it)."""
     import natsbench_gym
     from natsbench_gym.rewards import ScoringContext, make_fixed_metric
@@ -251,7 +252,7 @@ def ceilings(data: str | None, metrics: Sequence[str], datasets: Sequence[str], 
             rows.append({"metric": metric, "dataset": dataset, "search_accuracy": search_accuracy,
                          "search_best_score": float(scorer.measures(np.array([best]))["score"][0]),
                          "archs_at_least_99.5": scorer.count_at_least(99.5),
-                         "archs_at_least_99": scorer.count_at_least(99.0), "archs": int(scorer._sorted.size)})
+                         "archs_at_least_99": scorer.count_at_least(99.0), "archs": scorer.size})
     return rows
 
 

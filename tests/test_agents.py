@@ -580,6 +580,26 @@ def test_reproduce_figs45_script_on_the_tiny_table(tiny_tables, tmp_path, capsys
     assert md.count("Test-accuracy ratio = test accuracy of the found architecture") == 2
     assert md.count("| algorithm | variant | cifar10 | cifar100 |") == 2 * 3  # score, ratio, regret per metric
     assert "h_accuracy after 15 evaluations" in capsys.readouterr().out
+    # What the score can reach: the search-best architecture's score, and how many reach 99.5 % / 99 %.
+    ceilings = list(csv.DictReader(open(tmp_path / "ceilings.csv")))
+    assert [(r["metric"], r["dataset"]) for r in ceilings] == [
+        (m, d) for m in ("accuracy", "weighted") for d in ("cifar10", "cifar100")]
+    for r in ceilings:
+        assert 0.0 < float(r["search_best_score"]) <= 100.0
+        assert 1 <= int(r["archs_at_least_99.5"]) <= int(r["archs_at_least_99"]) <= int(r["archs"])
+    assert "What the score can reach" in md and "| h_weighted | " in md
+
+
+def test_reproduce_figs45_scorer_counts_and_ceiling(tiny_tables):
+    """count_at_least against a direct count, and the search-best score on test accuracy is 100."""
+    script = load_script("reproduce_figs45")
+    bench = natsbench_gym.load_benchmark("topology", tiny_tables)
+    scorer = script.Scorer(bench, "accuracy", "cifar10")
+    scores = scorer.measures(np.arange(scorer.size))["score"]
+    for threshold in (0.0, 50.0, 99.0, 99.5, 100.0):
+        assert scorer.count_at_least(threshold) == int(np.sum(scores >= threshold - 1e-9))
+    (row,) = script.ceilings(str(tiny_tables), ["accuracy"], ["cifar10"], "test")
+    assert row["search_best_score"] == pytest.approx(100.0) and row["archs"] == scorer.size
 
 
 def test_reproduce_figs45_rejects_unknown_names(tiny_tables, capsys):
