@@ -188,17 +188,24 @@ def _init_worker() -> None:
 
 
 # --- scoring -----------------------------------------------------------------------------------------
+def space_values(bench, metric: str, dataset: str, epochs: int = 200, accuracy: str = "test") -> np.ndarray:
+    """The predefined metric ``metric`` of every architecture of the space, on ``accuracy`` accuracy."""
+    from natsbench_gym.rewards import ScoringContext, make_fixed_metric
+    from natsbench_gym.types import Metric
+
+    ctx = ScoringContext.create(bench, dataset, epochs, accuracy_metric=Metric.parse(f"{accuracy}_accuracy"))
+    h = make_fixed_metric(metric)
+    return np.asarray(h.score_many(ctx.query(None, h.required_metrics(ctx)), ctx), dtype=np.float64)
+
+
 class Scorer:
     """``h`` on test accuracy over the whole space, for one metric and dataset."""
 
     def __init__(self, bench, metric: str, dataset: str, epochs: int = 200) -> None:
-        from natsbench_gym.rewards import ScoringContext, make_fixed_metric
         from natsbench_gym.types import Metric
 
-        ctx = ScoringContext.create(bench, dataset, epochs, accuracy_metric=Metric.TEST_ACCURACY)
-        h = make_fixed_metric(metric)
-        self.h = np.asarray(h.score_many(ctx.query(None, h.required_metrics(ctx)), ctx), dtype=np.float64)
-        self.test = ctx.query(None, [Metric.TEST_ACCURACY])[Metric.TEST_ACCURACY]
+        self.h = space_values(bench, metric, dataset, epochs, "test")
+        self.test = bench.query_many(None, dataset, epochs, [Metric.TEST_ACCURACY])[Metric.TEST_ACCURACY]
         self.h_max = float(np.nanmax(self.h))
         self.test_max = float(np.nanmax(self.test))
         self._sorted = np.sort(self.h[~np.isnan(self.h)])
@@ -237,18 +244,13 @@ def ceilings(data: str | None, metrics: Sequence[str], datasets: Sequence[str], 
     under the search metric (what a search that optimises it perfectly returns) and how many
     architectures score at least 99.5 % and 99 % (analysis only; no search reads it)."""
     import natsbench_gym
-    from natsbench_gym.rewards import ScoringContext, make_fixed_metric
-    from natsbench_gym.types import Metric
 
     bench = natsbench_gym.load_benchmark("topology", data)
     rows = []
     for metric in metrics:
         for dataset in datasets:
             scorer = Scorer(bench, metric, dataset)
-            ctx = ScoringContext.create(bench, dataset, epochs, accuracy_metric=Metric.parse(f"{search_accuracy}_accuracy"))
-            h = make_fixed_metric(metric)
-            search = np.asarray(h.score_many(ctx.query(None, h.required_metrics(ctx)), ctx), dtype=np.float64)
-            best = int(np.nanargmax(search))
+            best = int(np.nanargmax(space_values(bench, metric, dataset, epochs, search_accuracy)))
             rows.append({"metric": metric, "dataset": dataset, "search_accuracy": search_accuracy,
                          "search_best_score": float(scorer.measures(np.array([best]))["score"][0]),
                          "archs_at_least_99.5": scorer.count_at_least(99.5),
