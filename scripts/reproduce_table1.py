@@ -157,6 +157,7 @@ def _run_task(task: tuple[int, str, int, int, str, int]) -> list[dict]:
     from reward_models.evaluation import top_k_precision
     from reward_models.ranknet import RankNetRewardModel
     from reward_models.selection import ActivePairSelector
+    from reward_models.users import NoiseModel
 
     d, dataset, rep, m, metric, s = task
     a = _ARGS
@@ -165,7 +166,8 @@ def _run_task(task: tuple[int, str, int, int, str, int]) -> list[dict]:
     split_rng = np.random.default_rng(np.random.SeedSequence([a["seed"], d, rep]))
     archs = split_rng.choice(_BENCH.space.size, size=a["train_size"] + a["test_size"], replace=False)
     train, test = archs[: a["train_size"]], archs[a["train_size"] :]
-    user = SyntheticUser(make_user(metric, ctx, np.random.SeedSequence([a["seed"], d, rep, 0x5553])), ctx)
+    noise = NoiseModel(flip_probability=a.get("flip_probability", 0.0))
+    user = SyntheticUser(make_user(metric, ctx, np.random.SeedSequence([a["seed"], d, rep, 0x5553])), ctx, noise=noise)
     truth = user.utilities(test)
     seq = np.random.SeedSequence([a["seed"], d, rep, m, s])
     rng = np.random.default_rng(seq)
@@ -248,7 +250,8 @@ def markdown(summary: Sequence[dict], args: argparse.Namespace, command: str, ru
         "",
         f"{n} repetitions per cell; runtime {runtime_s / 60:.1f} min with {args.workers} worker(s) "
         f"({platform.processor() or platform.machine()}, Python {platform.python_version()}). "
-        "Cells: mean ± std of the top-10 precision over repetitions.",
+        "Cells: mean ± std of the top-10 precision over repetitions."
+        + (f" Users reverse each decided answer with probability {args.flip_probability:g}." if args.flip_probability else ""),
         "",
     ]
     if 10 in args.ks:
@@ -345,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--active-batch", type=int, default=1, help="refit after at most this many actively chosen pairs (0: one model per k)")
     p.add_argument("--prior", default="metric-family", help="RankNet prior: metric-family, or none for the plain RankNet")
     p.add_argument("--prior-tolerance", type=float, default=None, help="RankNetConfig.prior_tolerance (default: the library's)")
+    p.add_argument("--flip-probability", type=float, default=0.0,
+                   help="the synthetic users reverse each decided answer with this probability (careless clicks; "
+                        "default 0: noiseless, as in the paper); the precision is still measured against their true utility")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -363,11 +369,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.ks[-1] > args.train_size * (args.train_size - 1) // 2:
         logger.error("k=%d exceeds the %d pairs of %d training architectures", args.ks[-1], args.train_size * (args.train_size - 1) // 2, args.train_size)
         return 2
+    if not 0.0 <= args.flip_probability <= 0.5:
+        logger.error("--flip-probability must be in [0, 0.5] (above 0.5 the users prefer the worse one), got %s",
+                     args.flip_probability)
+        return 2
     settings = {
         "seed": args.seed, "budget": args.budget, "device": args.device, "train_size": args.train_size,
         "test_size": args.test_size, "top": args.top, "ks": args.ks, "selectors": args.selectors, "ensemble": args.ensemble,
         "active_batch": args.active_batch, "prior": None if str(args.prior).lower() == "none" else args.prior,
         "ranknet": {} if args.prior_tolerance is None else {"prior_tolerance": args.prior_tolerance},
+        "flip_probability": args.flip_probability,
     }
     try:  # fail fast, in this process, on bad names or missing data
         _init_worker(args.data, settings)

@@ -61,6 +61,7 @@ def test_plot_writes_a_png(table1, tmp_path):
 def test_bad_arguments_exit_with_2(table1, tmp_path):
     assert table1.main(["--reps", "0", "--out", str(tmp_path)]) == 2
     assert table1.main(["--ks", "5000", "--out", str(tmp_path)]) == 2
+    assert table1.main(["--flip-probability", "0.7", "--out", str(tmp_path)]) == 2
 
 
 @pytest.mark.realdata
@@ -86,6 +87,21 @@ def test_a_tiny_reproduction_writes_every_output(table1, real_data, tmp_path):
     assert table1.main([*argv[:-4], "--out", str(again), "--log-level", "WARNING"]) == 0
     # the same seeds give the same precisions
     assert [r["precision"] for r in csv.DictReader(open(again / "runs.csv"))] == [r["precision"] for r in runs]
+
+
+@pytest.mark.realdata
+def test_careless_users_are_reproducible_and_change_the_judgments(table1, real_data, tmp_path):
+    argv = ["--data", str(real_data), "--datasets", "cifar10", "--metrics", "weighted", "--reps", "3", "--ks", "25",
+            "--selectors", "random", "--workers", "1", "--log-level", "WARNING"]
+
+    def precisions(out, *extra):
+        assert table1.main([*argv, *extra, "--out", str(tmp_path / out)]) == 0
+        return [(r["precision"], r["mode"]) for r in csv.DictReader(open(tmp_path / out / "runs.csv"))]
+
+    noisy = precisions("a", "--flip-probability", "0.3")
+    assert precisions("b", "--flip-probability", "0.3") == noisy
+    assert precisions("c") != noisy  # 30 % reversed answers must show in the fits
+    assert "reverse each decided answer with probability 0.3" in (tmp_path / "a" / "table1.md").read_text()
 
 
 def test_benchmark_script_runs_without_data(tmp_path, capsys, monkeypatch):
