@@ -95,7 +95,7 @@ PAPER_TABLE1: dict[str, dict[str, tuple[float, ...]]] = {
 EXTRA_USERS = ("random_weighted", "latency_constraint", "worst_of", "sweet_spot")
 METRIC_LABELS.update({m: m.replace("_", " ") for m in EXTRA_USERS})
 
-RUN_FIELDS = ["dataset", "metric", "selector", "k", "rep", "precision", "fit_seconds", "epochs", "mode"]
+RUN_FIELDS = ["dataset", "metric", "selector", "k", "rep", "precision", "fit_seconds", "epochs", "mode", "prior_agreement"]
 
 
 class _UtilityUser:
@@ -199,6 +199,8 @@ def _run_task(task: tuple[int, str, int, int, str, int]) -> list[dict]:
                 "fit_seconds": round(model.metadata["fit_seconds"], 4),
                 "epochs": model.metadata["epochs"],
                 "mode": model.mode,
+                # share of the decided judgments the metric-family prior orders as judged ("" without a prior)
+                "prior_agreement": "" if model.metadata.get("prior_agreement") is None else round(model.metadata["prior_agreement"], 4),
             }
         )
     return rows

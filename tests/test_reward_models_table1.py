@@ -79,6 +79,9 @@ def test_a_tiny_reproduction_writes_every_output(table1, real_data, tmp_path):
     assert len(runs) == 2 * 2 * 2 * 2  # metrics x selectors x ks x reps
     assert {r["selector"] for r in runs} == {"random", "active"}
     assert all(0 <= float(r["precision"]) <= 1 for r in runs)
+    # the prior's agreement with the judgments is recorded; when the prior is the model it met the tolerance
+    assert all(0 <= float(r["prior_agreement"]) <= 1 for r in runs)
+    assert all(float(r["prior_agreement"]) >= 0.9 - 1e-9 for r in runs if r["mode"] == "prior")
     summary = list(csv.DictReader(open(tmp_path / "summary.csv")))
     assert len(summary) == 8 and all(r["n"] == "2" for r in summary)
     assert "### CIFAR-100" in (tmp_path / "table1.md").read_text()
