@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import bisect
 
+from natsbench_gym.errors import UnknownNameError
+
 __all__ = ["RankShaping", "REWARD_SHAPINGS", "check_reward_shaping"]
 
 #: The accepted values of the agents' ``reward_shaping`` argument.
@@ -21,9 +23,10 @@ REWARD_SHAPINGS = ("none", "rank")
 
 
 def check_reward_shaping(value: str) -> str:
-    """``value`` if it is one of :data:`REWARD_SHAPINGS`; a ``ValueError`` naming the choices otherwise."""
+    """``value`` if it is one of :data:`REWARD_SHAPINGS`; an :class:`UnknownNameError` (a ``ValueError``)
+    naming the choices otherwise."""
     if value not in REWARD_SHAPINGS:
-        raise ValueError(f"reward_shaping must be one of {', '.join(map(repr, REWARD_SHAPINGS))}, got {value!r}")
+        raise UnknownNameError("reward_shaping", value, REWARD_SHAPINGS)
     return value
 
 

@@ -388,12 +388,11 @@ def summary_markdown(summary: Sequence[dict[str, Any]], command: str, seconds: f
     ]
     if ceiling_rows:
         acc = ceiling_rows[0]["search_accuracy"]
+        datasets = list(dict.fromkeys(r["dataset"] for r in ceiling_rows))
         lines += [f"What the score can reach: score of the architecture that is best under the search metric "
                   f"(on {acc} accuracy: what a perfect optimiser of the search metric returns) / architectures "
                   f"scoring >= 99.5 % / >= 99 % (of {ceiling_rows[0]['archs']:,}):", "",
-                  "| metric | " + " | ".join(r["dataset"] for r in ceiling_rows if r["metric"] == ceiling_rows[0]["metric"])
-                  + " |"]
-        lines.append("|" + "---|" * (1 + sum(r["metric"] == ceiling_rows[0]["metric"] for r in ceiling_rows)))
+                  "| metric | " + " | ".join(datasets) + " |", "|" + "---|" * (1 + len(datasets))]
         for metric in dict.fromkeys(r["metric"] for r in ceiling_rows):
             cells = [f"{r['search_best_score']:.2f} / {r['archs_at_least_99.5']} / {r['archs_at_least_99']}"
                      for r in ceiling_rows if r["metric"] == metric]

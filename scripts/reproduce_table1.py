@@ -166,7 +166,7 @@ def _run_task(task: tuple[int, str, int, int, str, int]) -> list[dict]:
     split_rng = np.random.default_rng(np.random.SeedSequence([a["seed"], d, rep]))
     archs = split_rng.choice(_BENCH.space.size, size=a["train_size"] + a["test_size"], replace=False)
     train, test = archs[: a["train_size"]], archs[a["train_size"] :]
-    noise = NoiseModel(flip_probability=a.get("flip_probability", 0.0))
+    noise = NoiseModel(flip_probability=a["flip_probability"])
     user = SyntheticUser(make_user(metric, ctx, np.random.SeedSequence([a["seed"], d, rep, 0x5553])), ctx, noise=noise)
     truth = user.utilities(test)
     seq = np.random.SeedSequence([a["seed"], d, rep, m, s])
