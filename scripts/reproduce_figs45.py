@@ -9,7 +9,8 @@ writes under ``--out``:
 * ``curves.csv``: mean and 95% interval over seeds per agent, variant, metric, dataset and count;
 * ``summary.csv`` and ``summary.md``: the same at the full budget, the paper's numbers beside ours;
 * ``ceilings.csv``: what the score can reach at all (the score of the architecture best under the search
-  metric; how many architectures score >= 99.5 % and >= 99 %), also at the top of ``summary.md``;
+  metric; random search's exact expected score after ``--evaluations``; how many architectures score
+  >= 99.5 % and >= 99 %), also at the top of ``summary.md``;
 * ``fig4.png`` (h_accuracy) and ``fig5.png`` (h_weighted).
 
 Protocol (see docs/figs45.md):
@@ -25,8 +26,10 @@ Protocol (see docs/figs45.md):
   reported: the **test-accuracy ratio** ``test accuracy(found) / best test accuracy of the space``
   in % (the paper's own definition of the h_accuracy score, "99.7% of the performance of the best
   architecture"; raw accuracies, not min-max normalised, so it is far less strict), the **regret** in points of h (``100 * (max h - h(found))``), the **test-accuracy regret**
-  in points (best test accuracy of the space minus that of the found architecture), and the **rank
-  percentile** of the found architecture in the whole space (share of architectures with h <= its h);
+  in points (best test accuracy of the space minus that of the found architecture), the **rank
+  percentile** of the found architecture in the whole space (share of architectures with h <= its h),
+  and the **search score**, ``h / max h`` with ``h`` on the accuracy the search read (how well the
+  agent optimised what it could see, apart from the validation-to-test gap);
 * learned runs: 5 random architectures are evaluated through the env (they count in the budget; for
   RE they are the first 5 of its initial population of 10), 10 pairs among them are judged by a
   synthetic user of the predefined metric (validation accuracy, like the search), RankNet is fitted
@@ -77,7 +80,7 @@ PAPER: dict[tuple[str, str, str], tuple[float | None, float | None, float | None
     ("weighted", "predefined", "monas"): (79.3, None, None),
 }
 
-MEASURES = ("score", "test_ratio", "regret", "test_regret", "percentile")
+MEASURES = ("score", "search_score", "test_ratio", "regret", "test_regret", "percentile")
 
 
 @dataclass(frozen=True)
@@ -199,14 +202,18 @@ def space_values(bench, metric: str, dataset: str, epochs: int = 200, accuracy: 
 
 
 class Scorer:
-    """``h`` on test accuracy over the whole space, for one metric and dataset."""
+    """``h`` on test accuracy over the whole space, for one metric and dataset; ``search_accuracy`` and
+    ``search_epochs`` name the accuracy the search read, for the search score."""
 
-    def __init__(self, bench, metric: str, dataset: str, epochs: int = 200) -> None:
+    def __init__(self, bench, metric: str, dataset: str, epochs: int = 200, search_accuracy: str = "valid",
+                 search_epochs: int = 200) -> None:
         from natsbench_gym.types import Metric
 
         self.h = space_values(bench, metric, dataset, epochs, "test")
+        self.h_search = space_values(bench, metric, dataset, search_epochs, search_accuracy)
         self.test = bench.query_many(None, dataset, epochs, [Metric.TEST_ACCURACY])[Metric.TEST_ACCURACY]
         self.h_max = float(np.nanmax(self.h))
+        self.h_search_max = float(np.nanmax(self.h_search))
         self.test_max = float(np.nanmax(self.test))
         self._sorted = np.sort(self.h[~np.isnan(self.h)])
         self.size = int(self._sorted.size)  # architectures with a value of h
@@ -219,11 +226,39 @@ class Scorer:
         h = self.h[indices]
         return {
             "score": 100.0 * h / self.h_max,
+            "search_score": 100.0 * self.h_search[indices] / self.h_search_max,
             "test_ratio": 100.0 * self.test[indices] / self.test_max,
             "regret": 100.0 * (self.h_max - h),
             "test_regret": self.test_max - self.test[indices],
             "percentile": 100.0 * np.searchsorted(self._sorted, h, side="right") / self._sorted.size,
         }
+
+    def random_search_expected(self, k: int) -> float:
+        """Exact expected score of random search after ``k`` distinct evaluations.
+
+        Random search draws ``k`` architectures uniformly without replacement and returns the best
+        under the search metric; its expected score is the mean, over where that best falls in the
+        search metric's order, of the score there. Architectures tied under the search metric count
+        as one group scored by its mean (every member is equally likely to be the one returned).
+        """
+        from scipy.special import gammaln
+
+        ok = ~np.isnan(self.h_search) & ~np.isnan(self.h)
+        search, score = self.h_search[ok], 100.0 * self.h[ok] / self.h_max
+        n = search.size
+        k = min(k, n)
+        _, inverse, counts = np.unique(-search, return_inverse=True, return_counts=True)  # best group first
+        group_score = np.bincount(inverse, weights=score) / counts
+        above = np.concatenate(([0], np.cumsum(counts)))  # architectures in better groups, then through each
+
+        def none_drawn(m: np.ndarray) -> np.ndarray:  # P(none of m given architectures among the k drawn)
+            out = np.zeros(m.shape)
+            ok = n - m >= k
+            out[ok] = np.exp(gammaln(n - m[ok] + 1) - gammaln(n - m[ok] - k + 1) - gammaln(n + 1) + gammaln(n - k + 1))
+            return out
+
+        p_best_group = none_drawn(above[:-1]) - none_drawn(above[1:])
+        return float(np.dot(p_best_group, group_score))
 
 
 def mean_ci(values: np.ndarray) -> tuple[float, float]:
@@ -239,20 +274,23 @@ def mean_ci(values: np.ndarray) -> tuple[float, float]:
 
 
 def ceilings(data: str | None, metrics: Sequence[str], datasets: Sequence[str], search_accuracy: str,
-             epochs: int = 200) -> list[dict[str, Any]]:
+             epochs: int = 200, evaluations: int = 100) -> list[dict[str, Any]]:
     """What the scores can reach at all: per metric and dataset, the score of the architecture that is best
-    under the search metric (what a search that optimises it perfectly returns) and how many
-    architectures score at least 99.5 % and 99 % (analysis only; no search reads it)."""
+    under the search metric (what a search that optimises it perfectly returns), random search's exact
+    expected score after ``evaluations`` distinct evaluations, and how many architectures score at
+    least 99.5 % and 99 % (analysis only; no search reads it)."""
     import natsbench_gym
 
     bench = natsbench_gym.load_benchmark("topology", data)
     rows = []
     for metric in metrics:
         for dataset in datasets:
-            scorer = Scorer(bench, metric, dataset)
-            best = int(np.nanargmax(space_values(bench, metric, dataset, epochs, search_accuracy)))
+            scorer = Scorer(bench, metric, dataset, search_accuracy=search_accuracy, search_epochs=epochs)
+            best = int(np.nanargmax(scorer.h_search))
             rows.append({"metric": metric, "dataset": dataset, "search_accuracy": search_accuracy,
                          "search_best_score": float(scorer.measures(np.array([best]))["score"][0]),
+                         "evaluations": evaluations,
+                         "random_search_expected": scorer.random_search_expected(evaluations),
                          "archs_at_least_99.5": scorer.count_at_least(99.5),
                          "archs_at_least_99": scorer.count_at_least(99.0), "archs": scorer.size})
     return rows
@@ -264,12 +302,13 @@ def score_runs(runs: Sequence[dict[str, Any]], data: str | None, epochs: int = 2
     import natsbench_gym
 
     bench = natsbench_gym.load_benchmark("topology", data)
-    scorers: dict[tuple[str, str], Scorer] = {}
+    scorers: dict[tuple[str, str, str, int], Scorer] = {}
     rows = []
     for run in runs:
-        key = (run["metric"], run["dataset"])
+        key = (run["metric"], run["dataset"], run["search_accuracy"], run["epochs"])
         if key not in scorers:
-            scorers[key] = Scorer(bench, *key, epochs=epochs)
+            scorers[key] = Scorer(bench, run["metric"], run["dataset"], epochs=epochs,
+                                  search_accuracy=run["search_accuracy"], search_epochs=run["epochs"])
         found = np.asarray(run["found"], dtype=np.int64)
         m = scorers[key].measures(found)
         ceiling = math.nan
@@ -389,12 +428,15 @@ def summary_markdown(summary: Sequence[dict[str, Any]], command: str, seconds: f
     if ceiling_rows:
         acc = ceiling_rows[0]["search_accuracy"]
         datasets = list(dict.fromkeys(r["dataset"] for r in ceiling_rows))
+        k = ceiling_rows[0]["evaluations"]
         lines += [f"What the score can reach: score of the architecture that is best under the search metric "
-                  f"(on {acc} accuracy: what a perfect optimiser of the search metric returns) / architectures "
+                  f"(on {acc} accuracy: what a perfect optimiser of the search metric returns) / random search's "
+                  f"exact expected score after {k} evaluations / architectures "
                   f"scoring >= 99.5 % / >= 99 % (of {ceiling_rows[0]['archs']:,}):", "",
                   "| metric | " + " | ".join(datasets) + " |", "|" + "---|" * (1 + len(datasets))]
         for metric in dict.fromkeys(r["metric"] for r in ceiling_rows):
-            cells = [f"{r['search_best_score']:.2f} / {r['archs_at_least_99.5']} / {r['archs_at_least_99']}"
+            cells = [f"{r['search_best_score']:.2f} / {r['random_search_expected']:.2f} / "
+                     f"{r['archs_at_least_99.5']} / {r['archs_at_least_99']}"
                      for r in ceiling_rows if r["metric"] == metric]
             lines.append(f"| h_{metric} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -416,6 +458,9 @@ def summary_markdown(summary: Sequence[dict[str, Any]], command: str, seconds: f
                   "space, in % (the paper's definition of the h_accuracy score: \"99.7% of the performance of the "
                   "best architecture\"; not min-max normalised):", ""]
         lines += _table(rows, datasets, lambda r, *_: _fmt(r["test_ratio_mean"], r["test_ratio_ci95"], 2))
+        lines += ["", "Search score = h on the accuracy the search read, found / best in the space, in % (how well "
+                  "the agent optimised what it could see; equals the score when the search reads test accuracy):", ""]
+        lines += _table(rows, datasets, lambda r, *_: _fmt(r["search_score_mean"], r["search_score_ci95"], 2))
         lines += ["", "Regret in points of h (100 x (max h - h)) / test-accuracy regret in points / rank percentile "
                   "in the space (%):", ""]
         lines += _table(rows, datasets, lambda r, *_: (
@@ -513,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(out / "timing.csv", [{"algo": a, "variant": v, "runs": len(t), "mean_seconds": float(np.mean(t)),
                                     "mean_env_evaluations": float(np.mean(env_evaluations[a, v]))}
                                    for (a, v), t in sorted(timing.items())])
-    ceiling_rows = ceilings(args.data, args.metrics, args.datasets, args.search_accuracy, args.epochs)
+    ceiling_rows = ceilings(args.data, args.metrics, args.datasets, args.search_accuracy, args.epochs,
+                            args.evaluations)
     write_csv(out / "ceilings.csv", ceiling_rows)
     for metric in args.metrics:
         plot(curves, metric, out / f"{FIGURES[metric]}.png")

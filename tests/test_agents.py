@@ -578,7 +578,9 @@ def test_reproduce_figs45_script_on_the_tiny_table(tiny_tables, tmp_path, capsys
     md = (tmp_path / "summary.md").read_text()
     assert "### h_accuracy after 15 evaluations" in md and "| RE | predefined |" in md and "[99.7]" in md
     assert md.count("Test-accuracy ratio = test accuracy of the found architecture") == 2
-    assert md.count("| algorithm | variant | cifar10 | cifar100 |") == 2 * 3  # score, ratio, regret per metric
+    assert md.count("| algorithm | variant | cifar10 | cifar100 |") == 2 * 4  # score, ratio, search, regret
+    assert md.count("Search score = h on the accuracy the search read") == 2
+    assert all(0.0 < float(row["search_score_mean"]) <= 100.0 for row in summary)
     assert "h_accuracy after 15 evaluations" in capsys.readouterr().out
     # What the score can reach: the search-best architecture's score, and how many reach 99.5 % / 99 %.
     ceilings = list(csv.DictReader(open(tmp_path / "ceilings.csv")))
@@ -587,6 +589,8 @@ def test_reproduce_figs45_script_on_the_tiny_table(tiny_tables, tmp_path, capsys
     for r in ceilings:
         assert 0.0 < float(r["search_best_score"]) <= 100.0
         assert 1 <= int(r["archs_at_least_99.5"]) <= int(r["archs_at_least_99"]) <= int(r["archs"])
+        assert 0.0 < float(r["random_search_expected"]) < 100.0 and r["evaluations"] == "15"
+
     assert "What the score can reach" in md and "| h_weighted | " in md
 
 
@@ -600,6 +604,56 @@ def test_reproduce_figs45_scorer_counts_and_ceiling(tiny_tables):
         assert scorer.count_at_least(threshold) == int(np.sum(scores >= threshold - 1e-9))
     (row,) = script.ceilings(str(tiny_tables), ["accuracy"], ["cifar10"], "test")
     assert row["search_best_score"] == pytest.approx(100.0) and row["archs"] == scorer.size
+
+
+def test_reproduce_figs45_random_search_expectation_is_exact(random_metrics_bench):
+    """The closed form against its limits (k = 1: the mean score; k = all: the search-best group) and
+    against a Monte Carlo of random search on a small space with ties under the search metric."""
+    script = load_script("reproduce_figs45")
+    scorer = script.Scorer(random_metrics_bench, "accuracy", "cifar100")
+    score = scorer.measures(np.arange(scorer.size))["score"]
+    assert scorer.random_search_expected(1) == pytest.approx(score.mean())
+    best = scorer.h_search == np.nanmax(scorer.h_search)
+    assert scorer.random_search_expected(scorer.size) == pytest.approx(score[best].mean())
+    # 40 architectures, search values with ties, a score that follows them loosely.
+    rng = np.random.default_rng(0)
+    scorer.h_search = rng.integers(0, 12, 40).astype(float)
+    scorer.h = scorer.h_search / 12.0 + rng.uniform(0.0, 0.5, 40)
+    scorer.h_max = float(scorer.h.max())
+    scores = 100.0 * scorer.h / scorer.h_max
+    k, trials = 7, 40_000
+    picks = np.argsort(rng.uniform(size=(trials, 40)), axis=1)[:, :k]
+    found = picks[np.arange(trials), np.argmax(scorer.h_search[picks], axis=1)]  # first drawn among ties
+    monte_carlo = scores[found]
+    expected = scorer.random_search_expected(k)
+    assert abs(expected - monte_carlo.mean()) < 4.0 * monte_carlo.std() / np.sqrt(trials)
+    assert expected > scores.mean() + 5.0  # the search metric's order matters here
+
+
+def test_reproduce_figs45_random_search_runs_match_the_expectation(tiny_tables):
+    """The script's own random-search runs (200 seeds) average to the closed form."""
+    script = load_script("reproduce_figs45")
+    bench = natsbench_gym.load_benchmark("topology", tiny_tables)
+    jobs = [script.Job("random", "predefined", "accuracy", "cifar100", seed, 10, 200, "valid", str(tiny_tables))
+            for seed in range(200)]
+    rows = script.score_runs([script.run_job(job) for job in jobs], str(tiny_tables))
+    scores = np.array([r["score"] for r in rows if r["evaluations"] == 10])
+    expected = script.Scorer(bench, "accuracy", "cifar100").random_search_expected(10)
+    assert abs(scores.mean() - expected) < 4.0 * scores.std(ddof=1) / np.sqrt(scores.size)
+
+
+def test_reproduce_figs45_search_score_reads_the_search_accuracy(random_metrics_bench):
+    """The search score is h on the accuracy the search read: 100 for the validation-best cell, and
+    the score itself when the search read test accuracy (validation and test are independent here)."""
+    script = load_script("reproduce_figs45")
+    bench = random_metrics_bench
+    valid = script.Scorer(bench, "accuracy", "cifar100", search_accuracy="valid")
+    best = int(np.nanargmax(script.space_values(bench, "accuracy", "cifar100", 200, "valid")))
+    assert valid.measures(np.array([best]))["search_score"][0] == pytest.approx(100.0)
+    test = script.Scorer(bench, "accuracy", "cifar100", search_accuracy="test")
+    m = test.measures(np.arange(test.size))
+    np.testing.assert_allclose(m["search_score"], m["score"])
+    assert not np.allclose(valid.measures(np.arange(valid.size))["search_score"], m["score"])
 
 
 def test_reproduce_figs45_rejects_unknown_names(tiny_tables, capsys):
