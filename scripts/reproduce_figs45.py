@@ -28,8 +28,10 @@ Protocol (see docs/figs45.md):
   architecture"; raw accuracies, not min-max normalised, so it is far less strict), the **regret** in points of h (``100 * (max h - h(found))``), the **test-accuracy regret**
   in points (best test accuracy of the space minus that of the found architecture), the **rank
   percentile** of the found architecture in the whole space (share of architectures with h <= its h),
-  and the **search score**, ``h / max h`` with ``h`` on the accuracy the search read (how well the
-  agent optimised what it could see, apart from the validation-to-test gap);
+  the **search score**, ``h / max h`` with ``h`` on the accuracy the search read (how well the
+  agent optimised what it could see, apart from the validation-to-test gap), and the **front
+  hypervolume** of every architecture evaluated so far over test accuracy, params, FLOPs and latency,
+  in % of the whole space's (what LEMONADE optimises);
 * learned runs: 5 random architectures are evaluated through the env (they count in the budget; for
   RE they are the first 5 of its initial population of 10), 10 pairs among them are judged by a
   synthetic user of the predefined metric (validation accuracy, like the search), RankNet is fitted
@@ -80,7 +82,7 @@ PAPER: dict[tuple[str, str, str], tuple[float | None, float | None, float | None
     ("weighted", "predefined", "monas"): (79.3, None, None),
 }
 
-MEASURES = ("score", "search_score", "test_ratio", "regret", "test_regret", "percentile")
+MEASURES = ("score", "search_score", "test_ratio", "regret", "test_regret", "percentile", "front_hypervolume")
 
 
 @dataclass(frozen=True)
@@ -163,13 +165,14 @@ def run_job(job: Job) -> dict[str, Any]:
     result = agent.search(env, SearchBudget(evaluations=job.evaluations, count_repeats=job.count_repeats))
     seconds = time.perf_counter() - start
     scores = result.search_scores()
-    found, best, best_i, seen = [], -math.inf, -1, set()
+    found, evaluated, best, best_i, seen = [], [], -math.inf, -1, set()
     for i, (s, ev) in enumerate(zip(scores.tolist(), result.history, strict=True)):
         if s > best or best_i < 0:  # first on ties, like SearchResult.best
             best, best_i = s, i
         if job.count_repeats or ev.index not in seen:  # one entry per evaluation the budget counts
             seen.add(ev.index)
             found.append(result.history[best_i].index)
+            evaluated.append(ev.index)
     # A search that stopped early (free repeats used up) keeps its best for the counts it never reached.
     found += found[-1:] * (job.evaluations - len(found))
     ceiling = -1
@@ -179,7 +182,7 @@ def run_job(job: Job) -> dict[str, Any]:
         # best any optimiser of that metric could find (the search never sees this).
         ctx = env.unwrapped.context
         ceiling = int(np.argmax(model.score_many(ctx.query(None, model.required_metrics(ctx)), ctx)))
-    return {**asdict(job), "found": found, "ceiling": ceiling, "seconds": seconds,
+    return {**asdict(job), "found": found, "evaluated": evaluated, "ceiling": ceiling, "seconds": seconds,
             "total_train_time": env.unwrapped.total_train_time, "env_evaluations": len(result.history)}
 
 
@@ -253,12 +256,51 @@ class Scorer:
 
         def none_drawn(m: np.ndarray) -> np.ndarray:  # P(none of m given architectures among the k drawn)
             out = np.zeros(m.shape)
-            ok = n - m >= k
-            out[ok] = np.exp(gammaln(n - m[ok] + 1) - gammaln(n - m[ok] - k + 1) - gammaln(n + 1) + gammaln(n - k + 1))
+            room = n - m >= k  # otherwise some of them are always drawn
+            out[room] = np.exp(gammaln(n - m[room] + 1) - gammaln(n - m[room] - k + 1)
+                               - gammaln(n + 1) + gammaln(n - k + 1))
             return out
 
         p_best_group = none_drawn(above[:-1]) - none_drawn(above[1:])
         return float(np.dot(p_best_group, group_score))
+
+
+#: Objectives of the front measure: test accuracy (maximised) and the costs LEMONADE minimises.
+FRONT_OBJECTIVES = ("test_accuracy", "params", "flops", "latency")
+
+
+class FrontScorer:
+    """Hypervolume of a set of architectures over ``FRONT_OBJECTIVES`` (those the benchmark has), in % of
+    the whole space's.
+
+    Each objective becomes a loss ``1 - utility`` (the project's normalisation over the space: 0 for the
+    space's best value, 1 for its worst), as LEMONADE's own ``hypervolume``; the reference point is 1 in
+    every objective, and the space's hypervolume is that of its non-dominated set (pymoo).
+    """
+
+    def __init__(self, bench, dataset: str, epochs: int = 200) -> None:
+        from pymoo.indicators.hv import HV
+        from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+        from natsbench_gym.rewards import ScoringContext, utility
+        from natsbench_gym.types import Metric
+
+        ctx = ScoringContext.create(bench, dataset, epochs, accuracy_metric=Metric.TEST_ACCURACY)
+        available = bench.available_metrics(dataset, epochs)
+        metrics = [Metric.parse(m) for m in FRONT_OBJECTIVES if Metric.parse(m) in available]
+        self.objectives = tuple(m.value for m in metrics)
+        values = ctx.query(None, metrics)
+        self.losses = np.stack([1.0 - utility(m, np.asarray(values[m], dtype=np.float64), ctx) for m in metrics],
+                               axis=1)
+        self._hv = HV(ref_point=np.ones(len(metrics)))
+        known = self.losses[~np.isnan(self.losses).any(axis=1)]
+        front = NonDominatedSorting().do(known, only_non_dominated_front=True)
+        self.space_hypervolume = float(self._hv(known[front]))
+
+    def score(self, indices: Sequence[int]) -> float:
+        """Hypervolume of the architectures ``indices`` (official indices), in % of the space's."""
+        losses = self.losses[np.asarray(indices, dtype=np.int64)]
+        return 100.0 * float(self._hv(losses[~np.isnan(losses).any(axis=1)])) / self.space_hypervolume
 
 
 def mean_ci(values: np.ndarray) -> tuple[float, float]:
@@ -303,14 +345,19 @@ def score_runs(runs: Sequence[dict[str, Any]], data: str | None, epochs: int = 2
 
     bench = natsbench_gym.load_benchmark("topology", data)
     scorers: dict[tuple[str, str, str, int], Scorer] = {}
+    fronts: dict[str, FrontScorer] = {}
     rows = []
     for run in runs:
         key = (run["metric"], run["dataset"], run["search_accuracy"], run["epochs"])
         if key not in scorers:
             scorers[key] = Scorer(bench, run["metric"], run["dataset"], epochs=epochs,
                                   search_accuracy=run["search_accuracy"], search_epochs=run["epochs"])
+        if run["dataset"] not in fronts:
+            fronts[run["dataset"]] = FrontScorer(bench, run["dataset"], epochs)
         found = np.asarray(run["found"], dtype=np.int64)
         m = scorers[key].measures(found)
+        m["front_hypervolume"] = np.array([fronts[run["dataset"]].score(run["evaluated"][: k + 1])
+                                           for k in range(found.size)])
         ceiling = math.nan
         if run.get("ceiling", -1) >= 0:
             ceiling = float(scorers[key].measures(np.array([run["ceiling"]]))["score"][0])
@@ -461,6 +508,9 @@ def summary_markdown(summary: Sequence[dict[str, Any]], command: str, seconds: f
         lines += ["", "Search score = h on the accuracy the search read, found / best in the space, in % (how well "
                   "the agent optimised what it could see; equals the score when the search reads test accuracy):", ""]
         lines += _table(rows, datasets, lambda r, *_: _fmt(r["search_score_mean"], r["search_score_ci95"], 2))
+        lines += ["", "Front of the evaluated architectures: hypervolume over test accuracy, params, FLOPs and latency "
+                  "(those the benchmark has; losses normalised over the space, reference point 1), in % of the whole space's:", ""]
+        lines += _table(rows, datasets, lambda r, *_: _fmt(r["front_hypervolume_mean"], r["front_hypervolume_ci95"], 2))
         lines += ["", "Regret in points of h (100 x (max h - h)) / test-accuracy regret in points / rank percentile "
                   "in the space (%):", ""]
         lines += _table(rows, datasets, lambda r, *_: (

@@ -578,9 +578,11 @@ def test_reproduce_figs45_script_on_the_tiny_table(tiny_tables, tmp_path, capsys
     md = (tmp_path / "summary.md").read_text()
     assert "### h_accuracy after 15 evaluations" in md and "| RE | predefined |" in md and "[99.7]" in md
     assert md.count("Test-accuracy ratio = test accuracy of the found architecture") == 2
-    assert md.count("| algorithm | variant | cifar10 | cifar100 |") == 2 * 4  # score, ratio, search, regret
+    assert md.count("| algorithm | variant | cifar10 | cifar100 |") == 2 * 5  # score, ratio, search, front, regret
     assert md.count("Search score = h on the accuracy the search read") == 2
+    assert md.count("Front of the evaluated architectures: hypervolume") == 2
     assert all(0.0 < float(row["search_score_mean"]) <= 100.0 for row in summary)
+    assert all(0.0 < float(row["front_hypervolume_mean"]) <= 100.0 for row in summary)
     assert "h_accuracy after 15 evaluations" in capsys.readouterr().out
     # What the score can reach: the search-best architecture's score, and how many reach 99.5 % / 99 %.
     ceilings = list(csv.DictReader(open(tmp_path / "ceilings.csv")))
@@ -654,6 +656,27 @@ def test_reproduce_figs45_search_score_reads_the_search_accuracy(random_metrics_
     m = test.measures(np.arange(test.size))
     np.testing.assert_allclose(m["search_score"], m["score"])
     assert not np.allclose(valid.measures(np.arange(valid.size))["search_score"], m["score"])
+
+
+def test_reproduce_figs45_front_hypervolume(random_metrics_bench):
+    """The whole space and its non-dominated set score 100 %; more architectures never score less; a
+    dominated one adds nothing; the objectives are those the benchmark has."""
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+    script = load_script("reproduce_figs45")
+    fronts = script.FrontScorer(random_metrics_bench, "cifar100")
+    assert fronts.objectives == ("test_accuracy", "params", "flops", "latency")
+    n = fronts.losses.shape[0]
+    assert fronts.score(range(n)) == pytest.approx(100.0)
+    front = NonDominatedSorting().do(fronts.losses, only_non_dominated_front=True)
+    assert fronts.score(front) == pytest.approx(100.0)
+    rng = np.random.default_rng(0)
+    sample = rng.choice(n, 50, replace=False).tolist()
+    scores = [fronts.score(sample[:k]) for k in range(1, 51)]
+    assert all(0.0 < a <= b + 1e-9 for a, b in zip(scores, scores[1:], strict=False)) and scores[-1] < 100.0
+    best = int(np.argmin(fronts.losses.sum(axis=1)))
+    worse = int(np.flatnonzero((fronts.losses >= fronts.losses[best]).all(axis=1) & (np.arange(n) != best))[0])
+    assert fronts.score([best, worse]) == pytest.approx(fronts.score([best]))
 
 
 def test_reproduce_figs45_rejects_unknown_names(tiny_tables, capsys):
