@@ -592,7 +592,6 @@ def test_reproduce_figs45_script_on_the_tiny_table(tiny_tables, tmp_path, capsys
         assert 0.0 < float(r["search_best_score"]) <= 100.0
         assert 1 <= int(r["archs_at_least_99.5"]) <= int(r["archs_at_least_99"]) <= int(r["archs"])
         assert 0.0 < float(r["random_search_expected"]) < 100.0 and r["evaluations"] == "15"
-
     assert "What the score can reach" in md and "| h_weighted | " in md
 
 
