@@ -213,7 +213,8 @@ class Scorer:
         from natsbench_gym.types import Metric
 
         self.h = space_values(bench, metric, dataset, epochs, "test")
-        self.h_search = space_values(bench, metric, dataset, search_epochs, search_accuracy)
+        same = (search_accuracy, search_epochs) == ("test", epochs)  # a search on test accuracy: h itself
+        self.h_search = self.h if same else space_values(bench, metric, dataset, search_epochs, search_accuracy)
         self.test = bench.query_many(None, dataset, epochs, [Metric.TEST_ACCURACY])[Metric.TEST_ACCURACY]
         self.h_max = float(np.nanmax(self.h))
         self.h_search_max = float(np.nanmax(self.h_search))
@@ -287,7 +288,7 @@ class FrontScorer:
 
         ctx = ScoringContext.create(bench, dataset, epochs, accuracy_metric=Metric.TEST_ACCURACY)
         available = bench.available_metrics(dataset, epochs)
-        metrics = [Metric.parse(m) for m in FRONT_OBJECTIVES if Metric.parse(m) in available]
+        metrics = [m for m in map(Metric.parse, FRONT_OBJECTIVES) if m in available]
         self.objectives = tuple(m.value for m in metrics)
         values = ctx.query(None, metrics)
         self.losses = np.stack([1.0 - utility(m, np.asarray(values[m], dtype=np.float64), ctx) for m in metrics],
