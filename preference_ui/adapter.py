@@ -11,13 +11,13 @@ readable and makes it the only file to change if those APIs do.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from natsbench_gym.fileio import atomic_path
 from natsbench_gym.rewards import ScoringContext
 from natsbench_gym.types import Metric
 from preference_ui.errors import NotFittedError, SessionMismatchError
@@ -127,11 +127,8 @@ def fit_model(comparisons: Sequence[Comparison], context: ScoringContext, seed: 
 
 def save_model(model: Any, path: Path) -> None:
     """Save ``model`` to ``path`` atomically (a crash leaves the old file or the new one)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    model.save(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
 
 
 def load_model(path: Path) -> Any | None:

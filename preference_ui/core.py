@@ -31,7 +31,6 @@ import logging
 import math
 import os
 import secrets
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from natsbench_gym.benchmarks.base import Benchmark
+from natsbench_gym.fileio import atomic_write
 from natsbench_gym.rewards import ScoringContext
 from natsbench_gym.types import Metric
 from preference_ui import adapter
@@ -382,10 +382,10 @@ class ElicitationSession:
         directory.mkdir(parents=True, exist_ok=True)
         with self._lock:
             out = [directory / self.export_name("judgments")]
-            _atomic_write(out[0], self.export_judgments())
+            atomic_write(out[0], self.export_judgments())
             if self._model is not None and self.model_path.is_file():
                 out.append(directory / self.export_name("model"))
-                _atomic_write(out[-1], self.model_path.read_bytes())
+                atomic_write(out[-1], self.model_path.read_bytes())
             return out
 
     # --- internals -------------------------------------------------------------------------------
@@ -458,7 +458,7 @@ class ElicitationSession:
             self._state["fit"] = None
 
     def _save_state(self) -> None:
-        _atomic_write(self.state_path, (json.dumps(self._state, indent=1) + "\n").encode())
+        atomic_write(self.state_path, (json.dumps(self._state, indent=1) + "\n").encode())
 
     def _fit_summary(self) -> dict[str, Any] | None:
         if self._model is None:
@@ -563,23 +563,3 @@ def _read_state(path: Path) -> dict[str, Any]:
     if state.get("version") != STATE_VERSION:
         raise SessionMismatchError(f"{str(path)!r} has state version {state.get('version')!r}; this version reads {STATE_VERSION}")
     return state
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-

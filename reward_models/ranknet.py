@@ -76,6 +76,7 @@ import torch
 from torch import nn
 
 from natsbench_gym.errors import MissingMetricError, UnknownNameError
+from natsbench_gym.fileio import atomic_path
 from natsbench_gym.rewards import ScoringContext
 from natsbench_gym.types import Metric
 from reward_models.bradley_terry import preference_probability
@@ -494,9 +495,8 @@ class RankNetRewardModel:
             "prior": prior,
             "metadata": _plain(self.metadata),
         }
-        tmp = f"{os.fspath(path)}.tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RankNetRewardModel:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from natsbench_gym.benchmarks.official import NATSBENCH_LATENCY_DEVICE, NATSBenchAPIBenchmark
+from natsbench_gym.fileio import atomic_path
 from natsbench_gym.types import Dataset, Metric, SpaceKind
 
 __all__ = ["convert_official", "main"]
@@ -29,12 +30,10 @@ def _fmt(value: float) -> str:
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with gzip.open(tmp, "wt", newline="") as fh:
+    with atomic_path(path) as tmp, gzip.open(tmp, "wt", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def convert_official(official_dir: str | os.PathLike, out_dir: str | os.PathLike, space: SpaceKind | str = "topology") -> list[Path]:

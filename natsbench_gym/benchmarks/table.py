@@ -17,13 +17,13 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from natsbench_gym.benchmarks.base import Benchmark
 from natsbench_gym.errors import DataNotFoundError, InvalidArchitectureError
+from natsbench_gym.fileio import atomic_write
 from natsbench_gym.spaces import SearchSpace, make_space
 from natsbench_gym.types import Dataset, Metric, SpaceKind
 
@@ -290,12 +290,9 @@ def _parse_tables(files: list[Path], space: SearchSpace) -> dict[str, np.ndarray
 def _write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> bool:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            buf = io.BytesIO()
-            np.savez(buf, **arrays)
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write(path, buf.getvalue())
         return True
     except OSError as exc:
         logger.debug("cannot write cache %s: %s", path, exc)
