@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from natsbench_gym.benchmarks import (
     Benchmark,
+    BenchmarkCapabilities,
     NATSBenchAPIBenchmark,
     TableBenchmark,
     load_benchmark,
@@ -23,6 +24,7 @@ from natsbench_gym.errors import (
     DataNotFoundError,
     InvalidActionError,
     InvalidArchitectureError,
+    InvalidConfigError,
     MissingMetricError,
     NATSBenchGymError,
     ResetNeededError,
@@ -36,6 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Benchmark",
+    "BenchmarkCapabilities",
     "TableBenchmark",
     "NATSBenchAPIBenchmark",
     "load_benchmark",
@@ -55,6 +58,7 @@ __all__ = [
     "MissingMetricError",
     "DataNotFoundError",
     "InvalidActionError",
+    "InvalidConfigError",
     "ResetNeededError",
     "__version__",
 ]

@@ -121,13 +121,13 @@ def run(args: argparse.Namespace) -> int:
     if user is not None:
         truth = user.utilities([ev.index for ev in result.history])
     _print_recommendations(result, scores, order, truth, context)
-    if user is not None and bench.name == "table":
+    if user is not None and bench.capabilities.whole_space:
         _print_space_rank(bench, context, user, result.history[order[0]].index)
     _plot(result, scores, truth, order, out / "search.png", context)
     elapsed = time.perf_counter() - started
     spent = result.history[-1].total_train_time
     spent_text = f"{spent / 3600:.1f} h" if spent >= 3600 else f"{spent:.0f} s"
-    kind = "actual" if bench.name == "live" else "simulated"
+    kind = "actual" if bench.capabilities.trains else "simulated"
     print(f"\n{len(result.history)} architectures evaluated in {elapsed:.1f} s ({kind} training time {spent_text})")
     print(f"wrote {out / 'history.jsonl'}, {out / 'search.png'}, {out / 'tensorboard'}"
           + (f", {out / 'judgments.jsonl'}" if comparisons else "") + (f", {out / 'reward_model.pt'}" if hasattr(model, "save") else ""))

@@ -7,8 +7,9 @@ constraint arguments (forbidden ops, allowed widths) into a per-choice mask and 
 
 Speed matters (RL agents take millions of steps), so the work is front-loaded:
 
-* for table backends every metric -- and, for the built-in metrics, every reward -- of the whole space
-  is computed once per env, in code order, so the final step is an array lookup;
+* for backends that declare ``capabilities.whole_space`` (tables) every metric -- and, for the
+  built-in metrics, every reward -- of the whole space is computed once per env, in code order, so
+  the final step is an array lookup;
 * other backends (official ``nats_bench`` files, live training) are queried lazily, one architecture
   at a time, and the answers are kept for the env's lifetime;
 * constraints become one boolean array over the space, reduced once per decision to "which choices
@@ -134,7 +135,9 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         self._initial_obs[self._pos_offset] = 1.0
         self._obs = self._initial_obs.copy()
 
-        _, _, self._metrics, _ = self.benchmark._resolve(self.dataset, self.budget, None, self.device)
+        #: Every metric the benchmark has here: what a lazy evaluation asks for.
+        self._query_spec = self.benchmark.resolve(self.dataset, self.budget, None, self.device)
+        self._metrics = self._query_spec.metrics
         self._has_train_time = Metric.TRAIN_TIME in self._metrics
         if not self._has_train_time:
             logger.info(
@@ -149,7 +152,7 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         self._index_of_code = self.benchmark.indices_of_encodings(codes_enc)
         self._index_list: list[int] = self._index_of_code.tolist()
 
-        precompute_metrics = self.benchmark.name == "table" if precompute is None else bool(precompute)
+        precompute_metrics = self.benchmark.capabilities.whole_space if precompute is None else bool(precompute)
         self._metric_table: np.ndarray | None = None  # (num_metrics, size) in code order
         if precompute_metrics:
             columns = self.benchmark.query_many(self._index_of_code, self.dataset, self.budget, self._metrics, self.device)
@@ -431,7 +434,7 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         else:
             metrics = self._query_cache.get(index)
             if metrics is None:
-                metrics = self.benchmark._query_one(index, self.dataset, self.budget, self._metrics, self.device)
+                metrics = self.benchmark.query_resolved(index, self._query_spec)
                 self._query_cache[index] = metrics
         if self.noise:
             metrics = dict(metrics)
