@@ -194,8 +194,7 @@ def _print_recommendations(result, scores, order, truth, context) -> None:
 
 def _print_space_rank(bench, context, user, index: int) -> None:
     metric = user.reward
-    needed = metric.required_metrics(context) if hasattr(metric, "required_metrics") else None
-    space_scores = metric.score_many(context.query(None, needed), context)
+    space_scores = metric.score_many(context.query(None, metric.required_metrics(context)), context)
     mine = space_scores[index]
     pct = 100.0 * float(np.mean(space_scores <= mine))
     best = int(np.argmax(space_scores))

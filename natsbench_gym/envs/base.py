@@ -7,9 +7,9 @@ constraint arguments (forbidden ops, allowed widths) into a per-choice mask and 
 
 Speed matters (RL agents take millions of steps), so the work is front-loaded:
 
-* for backends that declare ``capabilities.whole_space`` (tables) every metric -- and, for the
-  built-in metrics, every reward -- of the whole space is computed once per env, in code order, so
-  the final step is an array lookup;
+* for backends that declare ``capabilities.whole_space`` (tables) every metric -- and, for
+  precomputable reward models (the built-in metrics), every reward -- of the whole space is computed
+  once per env, in code order, so the final step is an array lookup;
 * other backends (official ``nats_bench`` files, live training) are queried lazily, one architecture
   at a time, and the answers are kept for the env's lifetime;
 * constraints become one boolean array over the space, reduced once per decision to "which choices
@@ -37,7 +37,7 @@ from natsbench_gym.errors import (
     NATSBenchGymError,
     ResetNeededError,
 )
-from natsbench_gym.rewards import BuiltinMetric, RewardModel, ScoringContext, as_reward_model
+from natsbench_gym.rewards import RewardModel, ScoringContext, as_reward_model
 from natsbench_gym.spaces import Encoding, SearchSpace
 from natsbench_gym.types import Dataset, Metric, SpaceKind
 
@@ -322,21 +322,25 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         """Replace the reward model (e.g. a RankNet retrained between phases of a personalized search).
 
         Args:
-            reward_model: a fixed-metric name, an object with ``score_many(metrics, context)``, or a
-                function of one architecture's ``{Metric: value}``.
-            precompute: score the whole space now (table backends only). Default: for built-in
-                metrics, which are pure functions of the metrics; any other model is scored at each
-                evaluation, so a model that keeps learning is always asked afresh.
+            reward_model: anything :func:`~natsbench_gym.rewards.as_reward_model` takes: a fixed-metric
+                name, a reward model, an object with ``score_many(metrics, context)``, or a function of
+                one architecture's ``{Metric: value}``.
+            precompute: score the whole space now (when the env holds the whole space's metrics).
+                Default: when the model is ``precomputable`` (the built-in metrics, pure functions of
+                the metrics); any other model is scored at each evaluation, so a model that keeps
+                learning is always asked afresh.
+
+        Raises:
+            MissingMetricError: the model reads a metric the benchmark does not have here.
         """
         model = as_reward_model(reward_model)
-        required = model.required_metrics(self.context) if isinstance(model, BuiltinMetric) else ()
-        self.benchmark.check_metrics(required, self.dataset, self.budget)
+        self.benchmark.check_metrics(model.required_metrics(self.context), self.dataset, self.budget)
         self.reward_model = model
         self._reward_table = None
         self._reward_cache = {}
-        self._cache_rewards = isinstance(model, BuiltinMetric)
+        self._cache_rewards = bool(model.precomputable)
         if precompute is None:
-            precompute = isinstance(model, BuiltinMetric)
+            precompute = self._cache_rewards
         if precompute and self._metric_table is not None:
             metrics = {m: self._metric_table[i] for i, m in enumerate(self._metrics)}
             rewards = np.asarray(model.score_many(metrics, self.context), dtype=np.float64)
