@@ -30,13 +30,13 @@ import gymnasium as gym
 import numpy as np
 
 import natsbench_gym
+from natsbench_gym import ENV_IDS
 from natsbench_gym.errors import NATSBenchGymError
 from natsbench_gym.rewards import FIXED_METRICS, ScoringContext
 from natsbench_gym.types import Metric
 
 logger = logging.getLogger("search")
 
-ENV_IDS = {"topology": "NATSBench-Topology-v0", "size": "NATSBench-Size-v0"}
 SHOWN = (Metric.VALID_ACCURACY, Metric.TEST_ACCURACY, Metric.PARAMS, Metric.FLOPS, Metric.LATENCY)
 
 
