@@ -178,7 +178,7 @@ class MONAS(PersonalizedSearch, SearchAgent):
         base = self.env.unwrapped
         for _ in range(10_000):
             actions = self.controller.sample(self.rng)
-            if not getattr(base, "_constrained", False) or base.is_feasible(actions):
+            if not base.constrained or base.is_feasible(actions):
                 return actions
         raise RuntimeError(f"the controller proposed no feasible architecture in 10000 draws under {base.constraints}")
 

@@ -82,6 +82,8 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         num_evaluations: architectures evaluated in the same period.
         num_decisions, num_choices: steps per episode and actions per step.
         constraints: the active constraints by name (``max_params``, ``allowed_choices`` ...).
+        constrained: whether the constraints exclude any architecture (then :meth:`action_masks`
+            masks some choices and a masked action is an error).
         feasible: read-only boolean array over the space, in code order: which architectures satisfy
             the constraints.
     """
@@ -297,6 +299,11 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
     def encoding(self) -> Encoding:
         """Decisions taken so far in this episode."""
         return tuple(self._enc[: self._t])
+
+    @property
+    def constrained(self) -> bool:
+        """Whether the constraints exclude any architecture (``forbidden_ops``, ``max_params`` ...)."""
+        return self._constrained
 
     def set_reward_model(self, reward_model: RewardModelLike, precompute: bool | None = None) -> None:
         """Replace the reward model (e.g. a RankNet retrained between phases of a personalized search).
