@@ -14,7 +14,6 @@ the search runs on one torch thread. The same seed gives the same history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,46 +23,9 @@ from torch import nn
 from agents.base import SearchAgent
 from agents.personalization import Personalization, PersonalizedSearch
 from agents.shaping import RankShaping, check_reward_shaping
-from natsbench_gym.errors import MissingMetricError
-from natsbench_gym.rewards import BuiltinMetric, ScoringContext, utility
-from natsbench_gym.types import Metric
+from reward_models.fixed import MONASReward  # MONAS's own reward, importable beside its controller
 
 __all__ = ["MONAS", "MONASReward", "Controller"]
-
-
-@dataclass(frozen=True, repr=False)
-class MONASReward(BuiltinMetric):
-    """MONAS's mixed reward ``alpha * accuracy - (1 - alpha) * cost``, both normalised to [0, 1].
-
-    MONAS trades accuracy against energy; NATS-Bench has no energy, so the cost is a measured one of
-    the benchmark (latency on the env's device by default, or params / FLOPs). Pass an instance as the
-    env's ``reward_model``; on table backends it is precomputed over the space like the paper's metrics.
-
-    Args:
-        alpha: weight of the accuracy (MONAS: 0.25 ... 0.75).
-        cost: the cost metric.
-    """
-
-    alpha: float = 0.5
-    cost: Metric = Metric.LATENCY
-    name: str = "monas"
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"MONASReward alpha must be in [0, 1], got {self.alpha}")
-        if Metric.parse(self.cost).higher_is_better:
-            raise ValueError(f"MONASReward cost must be a cost (latency, params, flops), got {self.cost}")
-
-    def required_metrics(self, context: ScoringContext) -> tuple[Metric, ...]:
-        return (context.accuracy_metric, Metric.parse(self.cost))
-
-    def score_many(self, metrics, context):
-        acc, cost = self.required_metrics(context)
-        for m in (acc, cost):
-            if m not in metrics:
-                raise MissingMetricError(f"MONASReward needs {m.value}, which the metrics given do not hold")
-        accuracy = utility(acc, np.asarray(metrics[acc], dtype=np.float64), context)
-        return self.alpha * accuracy - (1.0 - self.alpha) * context.normalized(cost, np.asarray(metrics[cost], dtype=np.float64))
 
 
 class Controller(nn.Module):
@@ -216,7 +178,7 @@ class MONAS(PersonalizedSearch, SearchAgent):
         base = self.env.unwrapped
         for _ in range(10_000):
             actions = self.controller.sample(self.rng)
-            if not getattr(base, "_constrained", False) or base.is_feasible(actions):
+            if not base.constrained or base.is_feasible(actions):
                 return actions
         raise RuntimeError(f"the controller proposed no feasible architecture in 10000 draws under {base.constraints}")
 

@@ -22,7 +22,7 @@ _MAX_TRIES = 10_000
 
 def constrained(env: gym.Env) -> bool:
     """Whether the env forbids some architectures (``forbidden_ops``, ``max_params`` ...)."""
-    return bool(getattr(env.unwrapped, "_constrained", False))
+    return env.unwrapped.constrained
 
 
 def sample_architecture(env: gym.Env, rng: np.random.Generator) -> Encoding:

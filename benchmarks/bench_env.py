@@ -30,10 +30,10 @@ import gymnasium as gym
 import numpy as np
 
 import natsbench_gym
+from natsbench_gym import ENV_IDS
 from natsbench_gym.benchmarks.official import find_official_dir
 
 OFFICIAL_ARCHS = (0, 11, 284)
-ENV_IDS = {"topology": "NATSBench-Topology-v0", "size": "NATSBench-Size-v0"}
 
 
 def run_episodes(env: gym.Env, actions: list[list[int]], clear_cache: bool = False) -> float:

@@ -17,6 +17,7 @@ __all__ = [
     "DataNotFoundError",
     "InvalidActionError",
     "ResetNeededError",
+    "InvalidConfigError",
     "did_you_mean",
 ]
 
@@ -60,6 +61,14 @@ class InvalidActionError(NATSBenchGymError, ValueError):
 
 class ResetNeededError(NATSBenchGymError, RuntimeError):
     """``step`` was called on a finished episode without ``reset``."""
+
+
+class InvalidConfigError(NATSBenchGymError, ValueError, TypeError):
+    """A setting has the wrong type or an invalid value (an env argument, a fallback entry point ...).
+
+    Both a ``ValueError`` (a bad value) and a ``TypeError`` (a bad type, an unknown keyword), so code
+    that catches the one Python raises for such arguments keeps working.
+    """
 
 
 def did_you_mean(value: str, known: Iterable[str]) -> str:

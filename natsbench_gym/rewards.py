@@ -1,9 +1,13 @@
 """How environments and agents see a reward model: a small protocol and the built-in fixed metrics.
 
-A reward model scores architectures from their metrics; higher is better. Anything with a
-``score_many(metrics, context) -> np.ndarray`` method is one (a learned RankNet from
-``reward_models`` included; this module never imports it). A plain function of one architecture's
-metrics, ``f({Metric: value}) -> float``, is wrapped by :func:`as_reward_model`.
+A reward model scores architectures from their metrics; higher is better. The
+:class:`RewardModel` protocol asks for three things: ``score_many(metrics, context) -> np.ndarray``,
+``required_metrics(context)`` (which metrics to query) and ``precomputable`` (whether its scores are
+a fixed function of the metrics, so they may be computed once for the whole space). A learned
+RankNet from ``reward_models`` is one; this module never imports it. :func:`as_reward_model` makes
+any reward-like value one: a fixed-metric name, a plain function of one architecture's metrics
+``f({Metric: value}) -> float``, or an object with only ``score_many`` (it then reads every metric
+the context has and is not precomputable), so consumers never check what a model has.
 
 The fixed metrics are the MONAS-style metrics of the paper (Eqs. 3-8). Every metric is first
 normalised to [0, 1] over the whole search space (:meth:`ScoringContext.normalized`) and turned into
@@ -32,11 +36,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from natsbench_gym.errors import MissingMetricError, UnknownNameError
+from natsbench_gym.errors import InvalidConfigError, MissingMetricError, UnknownNameError
 from natsbench_gym.types import Dataset, Metric, MetricStats
 
 if TYPE_CHECKING:
@@ -46,6 +50,7 @@ __all__ = [
     "ScoringContext",
     "BuiltinMetric",
     "RewardModel",
+    "RewardModelAdapter",
     "FixedMetric",
     "WeightedSum",
     "ConstrainedMetric",
@@ -113,17 +118,79 @@ def utility(metric: Metric, values: np.ndarray, context: ScoringContext) -> np.n
 
 @runtime_checkable
 class RewardModel(Protocol):
-    """Anything that scores architectures from their metrics (higher is better)."""
+    """What environments, agents and users need of a reward model (higher is better).
+
+    Use :func:`as_reward_model` to get one from anything reward-like.
+
+    Attributes:
+        precomputable: the scores are a fixed function of the metrics (a static reward, like the
+            built-in metrics), so a consumer may score the whole space once and keep the scores;
+            ``False`` for a model that can change (a learned model that is refitted) or must be
+            asked each time.
+    """
+
+    precomputable: bool
+
+    def required_metrics(self, context: ScoringContext) -> tuple[Metric, ...]:
+        """The metrics :meth:`score_many` reads in ``context`` (what a consumer must query)."""
+        ...
 
     def score_many(self, metrics: Mapping[Metric, np.ndarray], context: ScoringContext) -> np.ndarray:
         """Scores of ``n`` architectures given ``{Metric: array of n}``."""
         ...
 
 
+class RewardModelAdapter:
+    """An object that has ``score_many`` but not all of :class:`RewardModel`, seen as a full one.
+
+    What it lacks gets the safe default: ``required_metrics`` is every metric the context has,
+    ``precomputable`` is ``False`` (it is asked at each evaluation). Every other attribute (``name``,
+    ``save``, ``member_scores`` ...) is the wrapped model's.
+
+    Attributes:
+        model: the wrapped object.
+    """
+
+    def __init__(self, model: Any) -> None:
+        if not callable(getattr(model, "score_many", None)):
+            raise InvalidConfigError(f"a reward model needs a score_many(metrics, context) method; {type(model).__name__} has none")
+        self.model = model
+
+    @property
+    def precomputable(self) -> bool:
+        return bool(getattr(self.model, "precomputable", False))
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.model, "name", type(self.model).__name__))
+
+    def required_metrics(self, context: ScoringContext) -> tuple[Metric, ...]:
+        own = getattr(self.model, "required_metrics", None)
+        if own is not None:
+            return tuple(own(context))
+        return tuple(m for m in Metric if context.has(m))
+
+    def score_many(self, metrics: Mapping[Metric, np.ndarray], context: ScoringContext) -> np.ndarray:
+        return self.model.score_many(metrics, context)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "model" or name.startswith("__"):  # not set yet (unpickling) or a protocol lookup
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def __repr__(self) -> str:
+        return f"RewardModelAdapter({self.model!r})"
+
+
 class BuiltinMetric(ABC):
-    """Shared behaviour of the built-in metrics: which metrics they read, single scores, losses."""
+    """Shared behaviour of the built-in metrics: which metrics they read, single scores, losses.
+
+    Built-in metrics are pure functions of the metrics (``precomputable``): an env on a table
+    scores the whole space with them once.
+    """
 
     name: str = "metric"
+    precomputable: ClassVar[bool] = True
 
     @abstractmethod
     def required_metrics(self, context: ScoringContext) -> tuple[Metric, ...]:
@@ -287,17 +354,30 @@ def make_fixed_metric(name: str) -> BuiltinMetric:
     return FIXED_METRICS[key]()
 
 
-def as_reward_model(model: str | RewardModel | Callable[[Mapping[Metric, float]], float] | None) -> RewardModel:
-    """Accept a fixed-metric name, a reward model, or a function of one architecture's metrics."""
+def as_reward_model(model: str | RewardModel | Callable[[Mapping[Metric, float]], float] | Any | None) -> RewardModel:
+    """A :class:`RewardModel` for anything reward-like.
+
+    Args:
+        model: ``None`` (the ``"accuracy"`` metric), a fixed-metric name (:data:`FIXED_METRICS`, also
+            as ``"h_<name>"``), a reward model (returned as is), an object with only
+            ``score_many(metrics, context)`` (wrapped in a :class:`RewardModelAdapter`), or a function
+            of one architecture's ``{Metric: value}`` (a :class:`FunctionReward`).
+
+    Raises:
+        UnknownNameError: an unknown fixed-metric name.
+        InvalidConfigError: anything else (a ``TypeError`` too).
+    """
     if model is None:
         return make_fixed_metric("accuracy")
     if isinstance(model, str):
         return make_fixed_metric(model)
     if isinstance(model, RewardModel):
         return model
+    if callable(getattr(model, "score_many", None)):
+        return RewardModelAdapter(model)
     if callable(model):
         return FunctionReward(model, getattr(model, "__name__", "function"))
-    raise TypeError(
+    raise InvalidConfigError(
         f"reward_model must be a fixed-metric name ({', '.join(FIXED_METRICS)}), an object with "
         f"score_many(metrics, context), or a function of a metrics dict; got {type(model).__name__}"
     )

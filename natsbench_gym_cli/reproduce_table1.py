@@ -387,10 +387,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from natsbench_gym.rewards import ScoringContext
         from reward_models import make_fixed_metric, make_selector
 
-        if _BENCH.name == "live":
+        if not _BENCH.capabilities.exact_statistics:
             logger.error(
-                "Table I needs NATS-Bench results for the whole topology space; set NATSBENCH_DATA "
-                "(e.g. NATSBENCH_DATA=../shared/natsbench) or pass --data"
+                "Table I needs NATS-Bench results for the whole topology space, and the %s benchmark's "
+                "statistics are not over the whole space; set NATSBENCH_DATA "
+                "(e.g. NATSBENCH_DATA=../shared/natsbench) or pass --data", _BENCH.name
             )
             return 2
         for d in args.datasets:

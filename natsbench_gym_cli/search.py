@@ -30,13 +30,13 @@ import gymnasium as gym
 import numpy as np
 
 import natsbench_gym
+from natsbench_gym import ENV_IDS
 from natsbench_gym.errors import NATSBenchGymError
 from natsbench_gym.rewards import FIXED_METRICS, ScoringContext
 from natsbench_gym.types import Metric
 
 logger = logging.getLogger("search")
 
-ENV_IDS = {"topology": "NATSBench-Topology-v0", "size": "NATSBench-Size-v0"}
 SHOWN = (Metric.VALID_ACCURACY, Metric.TEST_ACCURACY, Metric.PARAMS, Metric.FLOPS, Metric.LATENCY)
 
 
@@ -121,13 +121,13 @@ def run(args: argparse.Namespace) -> int:
     if user is not None:
         truth = user.utilities([ev.index for ev in result.history])
     _print_recommendations(result, scores, order, truth, context)
-    if user is not None and bench.name == "table":
+    if user is not None and bench.capabilities.whole_space:
         _print_space_rank(bench, context, user, result.history[order[0]].index)
     _plot(result, scores, truth, order, out / "search.png", context)
     elapsed = time.perf_counter() - started
     spent = result.history[-1].total_train_time
     spent_text = f"{spent / 3600:.1f} h" if spent >= 3600 else f"{spent:.0f} s"
-    kind = "actual" if bench.name == "live" else "simulated"
+    kind = "actual" if bench.capabilities.trains else "simulated"
     print(f"\n{len(result.history)} architectures evaluated in {elapsed:.1f} s ({kind} training time {spent_text})")
     print(f"wrote {out / 'history.jsonl'}, {out / 'search.png'}, {out / 'tensorboard'}"
           + (f", {out / 'judgments.jsonl'}" if comparisons else "") + (f", {out / 'reward_model.pt'}" if hasattr(model, "save") else ""))
@@ -194,8 +194,7 @@ def _print_recommendations(result, scores, order, truth, context) -> None:
 
 def _print_space_rank(bench, context, user, index: int) -> None:
     metric = user.reward
-    needed = metric.required_metrics(context) if hasattr(metric, "required_metrics") else None
-    space_scores = metric.score_many(context.query(None, needed), context)
+    space_scores = metric.score_many(context.query(None, metric.required_metrics(context)), context)
     mine = space_scores[index]
     pct = 100.0 * float(np.mean(space_scores <= mine))
     best = int(np.argmax(space_scores))

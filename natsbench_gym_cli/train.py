@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Train an SB3 agent on a NATS-Bench environment and print the best architectures found."
     )
-    parser.add_argument("--env", default="NATSBench-Topology-v0", choices=ENV_IDS)
+    parser.add_argument("--env", default=ENV_IDS["topology"], choices=tuple(ENV_IDS.values()))
     parser.add_argument("--algo", default="ppo", choices=("ppo", "a2c", "maskable_ppo"))
     parser.add_argument("--reward", default="accuracy", help=f"fixed metric: {', '.join(FIXED_METRICS)}")
     parser.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or ImageNet16-120")
@@ -74,7 +74,7 @@ def env_kwargs_from_args(args: argparse.Namespace) -> dict:
         "max_flops": args.max_flops,
         "max_latency": args.max_latency,
     }
-    topology = args.env == "NATSBench-Topology-v0"
+    topology = args.env == ENV_IDS["topology"]
     if args.forbid_ops is not None:
         if not topology:
             raise ValueError("--forbid-ops applies to NATSBench-Topology-v0; use --allowed-widths for the size space")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from natsbench_gym.fileio import atomic_path
-from natsbench_gym.rewards import ScoringContext
+from natsbench_gym.rewards import ScoringContext, as_reward_model
 from natsbench_gym.types import Metric
 from preference_ui.errors import NotFittedError, SessionMismatchError
 from reward_models.errors import ModelFileError, PairSelectionError, PreferenceDataError
@@ -146,11 +146,13 @@ def load_model(path: Path) -> Any | None:
         return None
 
 
-def model_metrics(model: Any, context: ScoringContext, available: Sequence[Metric]) -> tuple[Metric, ...]:
-    """The metrics ``model`` reads in ``context`` (all ``available`` ones if it does not say)."""
-    if hasattr(model, "required_metrics"):
-        return tuple(model.required_metrics(context))
-    return tuple(available)
+def model_metrics(model: Any, context: ScoringContext, available: Sequence[Metric] | None = None) -> tuple[Metric, ...]:
+    """The metrics ``model`` reads in ``context``: its ``required_metrics`` under the reward-model
+    protocol (a model that does not say reads every metric the context has).
+
+    ``available`` (the metrics the page shows) is no longer needed: the protocol answers for every model.
+    """
+    return tuple(as_reward_model(model).required_metrics(context))
 
 
 def _json_line(record: dict[str, Any]) -> str:

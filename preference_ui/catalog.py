@@ -88,7 +88,7 @@ class MetricCatalog:
         self.context = context
         self.metrics: tuple[Metric, ...] = tuple(metrics) if metrics is not None else tuple(m for m in Metric if context.has(m))
         size = context.benchmark.space.size
-        self.whole_space = context.benchmark.name == "table"
+        self.whole_space = context.benchmark.capabilities.whole_space
         if self.whole_space:
             self._columns = context.query(None, self.metrics)
             self._known = np.ones(size, dtype=bool)

@@ -2,7 +2,8 @@
 
 The paper's framework as small swappable parts:
 
-* :mod:`reward_models.fixed` -- the MONAS-style fixed metrics (Eqs. 3-8) and user-built ones;
+* :mod:`reward_models.fixed` -- builders of the paper's fixed metrics (Eqs. 3-8; the metrics and the
+  reward-model protocol live in :mod:`natsbench_gym.rewards`), user-built ones and MONAS's reward;
 * :mod:`reward_models.preferences` -- comparison records and their append-only JSON Lines store;
 * :mod:`reward_models.selection` -- the *Evaluation Generator*: random (Alg. 2) and active pair selection;
 * :mod:`reward_models.users` -- synthetic users (any metric, optional noise) standing in for a person;
@@ -27,10 +28,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from natsbench_gym.rewards import make_fixed_metric
 from reward_models.bradley_terry import preference_probability
 from reward_models.errors import ModelFileError, NotFittedError, PairSelectionError, PreferenceDataError
 from reward_models.fixed import (
     PAPER_METRICS,
+    MONASReward,
     constraint,
     h_accuracy,
     h_accuracy_constraint,
@@ -40,7 +43,6 @@ from reward_models.fixed import (
     h_params,
     h_weighted,
     loss_many,
-    make_fixed_metric,
     weighted_sum,
 )
 from reward_models.posterior import MetricFamilyConfig, MetricFamilyPosterior
@@ -65,6 +67,7 @@ __all__ = [
     "weighted_sum",
     "constraint",
     "loss_many",
+    "MONASReward",
     "Outcome",
     "ArchRef",
     "Comparison",

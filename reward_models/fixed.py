@@ -1,26 +1,16 @@
-"""The paper's fixed (MONAS-style) metrics, Eqs. 3-8, and builders for user-defined ones.
+"""Builders for the paper's fixed (MONAS-style) metrics, Eqs. 3-8, and for user-defined ones.
 
-The metrics themselves live in :mod:`natsbench_gym.rewards` (environments need them without this
-package); this module re-exports them and adds what a user building a metric wants:
+The metrics themselves, their normalisation and the reading of Eqs. 7-8 are documented once, in
+:mod:`natsbench_gym.rewards` (environments need them without this package). This module adds what
+a user building a metric wants:
 
 * one builder per metric of the paper, named as there: :func:`h_accuracy` (Eq. 3), :func:`h_latency`
-  (Eq. 4), :func:`h_params` (Eq. 5), :func:`h_weighted` (Eq. 6, equal weights over accuracy, latency,
-  params and FLOPs), :func:`h_flop_constraint` (Eq. 7) and :func:`h_accuracy_constraint` (Eq. 8);
+  (Eq. 4), :func:`h_params` (Eq. 5), :func:`h_weighted` (Eq. 6), :func:`h_flop_constraint` (Eq. 7)
+  and :func:`h_accuracy_constraint` (Eq. 8);
 * :func:`weighted_sum` and :func:`constraint` over any metric, with metric names as strings;
+* :class:`MONASReward`, MONAS's own mixed reward;
 * :data:`PAPER_METRICS`, the six synthetic users of the paper's Table I in the table's row order;
 * :func:`loss_many`, the loss form (lower is better) of any reward model.
-
-Every metric is normalised to [0, 1] over the whole search space and turned into a utility (1 is
-best); a metric's reward is that utility and its loss is ``1 - reward``
-(:meth:`~natsbench_gym.rewards.BuiltinMetric.loss_many`).
-
-**Direction of Eqs. 7-8.** The paper's prose says the constraint metrics return zero when FLOPs or
-accuracy *exceed* a threshold, and its formulas return the objective when the cost is *above* the
-threshold -- which would reward the largest networks under a FLOPs "constraint". We take the only
-meaningful reading: Eq. 7 rewards the most accurate network among those *at or under* the FLOPs
-threshold, Eq. 8 the cheapest network (in FLOPs) among those *at or above* the accuracy threshold.
-Thresholds default to the space median, as in the paper's evaluation. Architectures that violate a
-constraint all score 0 (reward) / 1 (loss), i.e. they tie.
 
 Example:
     >>> from reward_models.fixed import h_flop_constraint, weighted_sum
@@ -33,37 +23,24 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
+from natsbench_gym.errors import MissingMetricError
 from natsbench_gym.rewards import (
-    FIXED_METRICS,
     BuiltinMetric,
     ConstrainedMetric,
     FixedMetric,
-    FunctionReward,
     RewardModel,
     ScoringContext,
     WeightedSum,
-    as_reward_model,
-    make_fixed_metric,
     utility,
 )
 from natsbench_gym.types import Metric
 
 __all__ = [
-    "ScoringContext",
-    "RewardModel",
-    "BuiltinMetric",
-    "FixedMetric",
-    "WeightedSum",
-    "ConstrainedMetric",
-    "FunctionReward",
-    "FIXED_METRICS",
     "PAPER_METRICS",
-    "make_fixed_metric",
-    "as_reward_model",
-    "utility",
     "h_accuracy",
     "h_latency",
     "h_params",
@@ -73,6 +50,7 @@ __all__ = [
     "h_accuracy_constraint",
     "weighted_sum",
     "constraint",
+    "MONASReward",
     "loss_many",
 ]
 
@@ -174,6 +152,41 @@ def constraint(
     return ConstrainedMetric(obj, con, threshold, name=name)
 
 
+@dataclass(frozen=True, repr=False)
+class MONASReward(BuiltinMetric):
+    """MONAS's mixed reward ``alpha * accuracy - (1 - alpha) * cost``, both normalised to [0, 1].
+
+    MONAS trades accuracy against energy; NATS-Bench has no energy, so the cost is a measured one of
+    the benchmark (latency on the env's device by default, or params / FLOPs). Pass an instance as the
+    env's ``reward_model``; on table backends it is precomputed over the space like the paper's metrics.
+
+    Args:
+        alpha: weight of the accuracy (MONAS: 0.25 ... 0.75).
+        cost: the cost metric.
+    """
+
+    alpha: float = 0.5
+    cost: Metric = Metric.LATENCY
+    name: str = "monas"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"MONASReward alpha must be in [0, 1], got {self.alpha}")
+        if Metric.parse(self.cost).higher_is_better:
+            raise ValueError(f"MONASReward cost must be a cost (latency, params, flops), got {self.cost}")
+
+    def required_metrics(self, context: ScoringContext) -> tuple[Metric, ...]:
+        return (context.accuracy_metric, Metric.parse(self.cost))
+
+    def score_many(self, metrics, context):
+        acc, cost = self.required_metrics(context)
+        for m in (acc, cost):
+            if m not in metrics:
+                raise MissingMetricError(f"MONASReward needs {m.value}, which the metrics given do not hold")
+        accuracy = utility(acc, np.asarray(metrics[acc], dtype=np.float64), context)
+        return self.alpha * accuracy - (1.0 - self.alpha) * context.normalized(cost, np.asarray(metrics[cost], dtype=np.float64))
+
+
 def loss_many(model: RewardModel, metrics: Mapping[Metric, np.ndarray], context: ScoringContext) -> np.ndarray:
     """The loss form (lower is better) of any reward model.
 
@@ -183,6 +196,6 @@ def loss_many(model: RewardModel, metrics: Mapping[Metric, np.ndarray], context:
     """
     if hasattr(model, "loss_many"):
         return np.asarray(model.loss_many(metrics, context), dtype=np.float64)
-    if not isinstance(model, RewardModel):
+    if not callable(getattr(model, "score_many", None)):
         raise TypeError(f"loss_many needs a reward model (an object with score_many(metrics, context)), got {type(model).__name__}")
     return -np.asarray(model.score_many(metrics, context), dtype=np.float64)

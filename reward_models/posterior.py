@@ -199,6 +199,8 @@ class MetricFamilyPosterior:
     """
 
     name = "metric-family-posterior"
+    #: Reward-model protocol: a refit changes the scores, so consumers ask afresh, never precompute.
+    precomputable = False
 
     def __init__(self, config: MetricFamilyConfig | None = None, **overrides: Any) -> None:
         config = config or MetricFamilyConfig()

@@ -233,6 +233,8 @@ class RankNetRewardModel:
     """
 
     name = "ranknet"
+    #: Reward-model protocol: a refit changes the scores, so consumers ask afresh, never precompute.
+    precomputable = False
 
     def __init__(self, config: RankNetConfig | None = None, **overrides: Any) -> None:
         config = config or RankNetConfig()

@@ -23,7 +23,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 
 import natsbench_gym
-from natsbench_gym import Metric
+from natsbench_gym import ENV_IDS, Metric
 from natsbench_gym.benchmarks.base import Benchmark
 from natsbench_gym.envs import (
     InfeasibleConstraintsError,
@@ -40,7 +40,6 @@ from natsbench_gym.errors import (
 )
 from natsbench_gym.rewards import ScoringContext, make_fixed_metric
 
-ENV_IDS = {"topology": "NATSBench-Topology-v0", "size": "NATSBench-Size-v0"}
 EXPECTED_OBS = {"topology": 6 * 6 + 6, "size": 5 * 9 + 5}
 
 

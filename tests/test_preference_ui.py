@@ -533,6 +533,7 @@ class _LazyBackend(natsbench_gym.TableBenchmark):
     """A table posing as a backend that must train to answer (like live training): counts what it is asked."""
 
     name = "lazy"
+    capabilities = natsbench_gym.BenchmarkCapabilities(whole_space=False, exact_statistics=False)
 
     def __init__(self, path) -> None:
         super().__init__(path, "topology")

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from natsbench_gym.errors import UnknownNameError
-from natsbench_gym.rewards import FunctionReward, RewardModel, ScoringContext, WeightedSum
+from natsbench_gym.rewards import (
+    FunctionReward,
+    RewardModel,
+    ScoringContext,
+    WeightedSum,
+    as_reward_model,
+    make_fixed_metric,
+    utility,
+)
 from natsbench_gym.types import Metric
 from reward_models import fixed
 from reward_models.evaluation import pairwise_accuracy, top_k_precision
@@ -25,8 +33,8 @@ def space_metrics(ctx) -> dict[Metric, np.ndarray]:
 def test_paper_metrics_are_the_six_of_table_one_in_row_order():
     assert fixed.PAPER_METRICS == ("accuracy_constraint", "accuracy", "flop_constraint", "latency", "params", "weighted")
     for name in fixed.PAPER_METRICS:
-        assert fixed.make_fixed_metric(name).name == name
-        assert fixed.make_fixed_metric("h_" + name).name == name
+        assert make_fixed_metric(name).name == name
+        assert make_fixed_metric("h_" + name).name == name
 
 
 def test_builders_match_the_registry(ctx, space_metrics):
@@ -36,7 +44,7 @@ def test_builders_match_the_registry(ctx, space_metrics):
         "accuracy_constraint": fixed.h_accuracy_constraint,
     }
     for name, build in builders.items():
-        expected = fixed.make_fixed_metric(name).score_many(space_metrics, ctx)
+        expected = make_fixed_metric(name).score_many(space_metrics, ctx)
         np.testing.assert_array_equal(build().score_many(space_metrics, ctx), expected)
 
 
@@ -49,7 +57,7 @@ def test_selective_metrics_follow_their_metric(ctx, space_metrics):
 
 
 def test_weighted_is_the_equal_weight_mean_of_four_utilities(ctx, space_metrics):
-    u = [fixed.utility(m, space_metrics[m], ctx) for m in (Metric.TEST_ACCURACY, Metric.LATENCY, Metric.PARAMS, Metric.FLOPS)]
+    u = [utility(m, space_metrics[m], ctx) for m in (Metric.TEST_ACCURACY, Metric.LATENCY, Metric.PARAMS, Metric.FLOPS)]
     np.testing.assert_allclose(fixed.h_weighted().score_many(space_metrics, ctx), np.mean(u, axis=0))
 
 
@@ -61,7 +69,7 @@ def test_flop_constraint_rewards_the_most_accurate_network_under_the_median_flop
     flops, acc = space_metrics[Metric.FLOPS], space_metrics[Metric.TEST_ACCURACY]
     feasible = flops <= np.median(flops)
     assert np.all(reward[~feasible] == 0)
-    np.testing.assert_allclose(reward[feasible], fixed.utility(Metric.TEST_ACCURACY, acc[feasible], ctx))
+    np.testing.assert_allclose(reward[feasible], utility(Metric.TEST_ACCURACY, acc[feasible], ctx))
     best = np.argmax(reward)
     assert feasible[best] and acc[best] == acc[feasible].max()
 
@@ -82,12 +90,12 @@ def test_explicit_thresholds_are_in_the_metrics_units(ctx, space_metrics):
     reward = fixed.h_flop_constraint(threshold=50.0).score_many(space_metrics, ctx)
     assert np.all(reward[space_metrics[Metric.FLOPS] > 50.0] == 0)
     ok = space_metrics[Metric.FLOPS] <= 50.0
-    np.testing.assert_allclose(reward[ok], fixed.utility(Metric.TEST_ACCURACY, space_metrics[Metric.TEST_ACCURACY][ok], ctx))
+    np.testing.assert_allclose(reward[ok], utility(Metric.TEST_ACCURACY, space_metrics[Metric.TEST_ACCURACY][ok], ctx))
 
 
 @pytest.mark.parametrize("name", ["accuracy", "latency", "params", "flops", "weighted", "flop_constraint", "accuracy_constraint"])
 def test_reward_and_loss_agree(ctx, space_metrics, name):
-    metric = fixed.make_fixed_metric(name)
+    metric = make_fixed_metric(name)
     reward = metric.score_many(space_metrics, ctx)
     loss = metric.loss_many(space_metrics, ctx)
     np.testing.assert_allclose(loss, 1.0 - reward)
@@ -101,7 +109,7 @@ def test_loss_of_a_plain_reward_model_is_its_negated_score(ctx, space_metrics):
         def score_many(self, metrics, context):
             return np.asarray(metrics[Metric.FLOPS]) * 2.0
 
-    assert isinstance(Plain(), RewardModel)
+    assert isinstance(as_reward_model(Plain()), RewardModel)
     np.testing.assert_allclose(fixed.loss_many(Plain(), space_metrics, ctx), -2.0 * space_metrics[Metric.FLOPS])
     with pytest.raises(TypeError, match="needs a reward model"):
         fixed.loss_many(object(), space_metrics, ctx)
@@ -111,8 +119,8 @@ def test_user_built_weighted_sum_over_any_metric(ctx, space_metrics):
     metric = fixed.weighted_sum({"accuracy": 3, "latency": 1}, name="fast_and_good")
     assert metric.name == "fast_and_good"
     assert metric.required_metrics(ctx) == (Metric.TEST_ACCURACY, Metric.LATENCY)
-    expected = (3 * fixed.utility(Metric.TEST_ACCURACY, space_metrics[Metric.TEST_ACCURACY], ctx)
-                + fixed.utility(Metric.LATENCY, space_metrics[Metric.LATENCY], ctx)) / 4
+    expected = (3 * utility(Metric.TEST_ACCURACY, space_metrics[Metric.TEST_ACCURACY], ctx)
+                + utility(Metric.LATENCY, space_metrics[Metric.LATENCY], ctx)) / 4
     np.testing.assert_allclose(metric.score_many(space_metrics, ctx), expected)
 
 
@@ -139,13 +147,13 @@ def test_user_built_constraint(ctx, space_metrics):
     reward = metric.score_many(space_metrics, ctx)
     fast = space_metrics[Metric.LATENCY] <= 5.0
     assert np.all(reward[~fast] == 0)
-    np.testing.assert_allclose(reward[fast], fixed.utility(Metric.TEST_ACCURACY, space_metrics[Metric.TEST_ACCURACY][fast], ctx))
+    np.testing.assert_allclose(reward[fast], utility(Metric.TEST_ACCURACY, space_metrics[Metric.TEST_ACCURACY][fast], ctx))
     with pytest.raises(UnknownNameError, match="did you mean 'flops'"):
         fixed.constraint("accuracy", "flopz")
 
 
 def test_function_rewards_are_reward_models(ctx, space_metrics):
-    metric = fixed.as_reward_model(lambda m: -m[Metric.PARAMS])
+    metric = as_reward_model(lambda m: -m[Metric.PARAMS])
     assert isinstance(metric, FunctionReward) and isinstance(metric, RewardModel)
     some = {m: v[:5] for m, v in space_metrics.items()}
     np.testing.assert_allclose(metric.score_many(some, ctx), -some[Metric.PARAMS])
@@ -196,3 +204,14 @@ def test_pairwise_accuracy():
     assert pairwise_accuracy(truth, truth) == 1.0
     assert pairwise_accuracy(-truth, truth) == 0.0
     assert pairwise_accuracy(np.zeros(10), truth) == 0.5
+
+
+def test_fixed_holds_only_its_own_builders():
+    """The metrics and the protocol live in natsbench_gym.rewards; reward_models.fixed re-exports none of them."""
+    import natsbench_gym.rewards as rewards
+
+    for name in fixed.__all__:
+        obj = getattr(fixed, name)
+        assert getattr(obj, "__module__", fixed.__name__) == fixed.__name__, name
+    assert not {"ScoringContext", "RewardModel", "BuiltinMetric", "make_fixed_metric", "utility"} & set(fixed.__all__)
+    assert isinstance(fixed.MONASReward(), rewards.BuiltinMetric) and fixed.MONASReward().precomputable

@@ -229,7 +229,7 @@ def sample_architectures(
     rng = np.random.default_rng() if rng is None else rng
     policy = model.policy
     base = env.unwrapped
-    masked = bool(getattr(base, "_constrained", False))
+    masked = base.constrained
     infos = []
     for _ in range(n):
         obs, _ = env.reset()

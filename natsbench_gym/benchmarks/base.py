@@ -8,6 +8,10 @@ this training budget?* -- for one architecture (:meth:`Benchmark.query`) or many
 Values the data lacks for a particular architecture (train accuracy exists only for topology
 architectures 0-999, for instance) are ``nan``: reported as missing, never invented. Asking for a
 metric the backend does not have at all raises :class:`~natsbench_gym.errors.MissingMetricError`.
+
+Each backend declares what it can do in :attr:`Benchmark.capabilities` (a
+:class:`BenchmarkCapabilities`): callers choose their behaviour by capability (precompute the whole
+space, say "actual" rather than "simulated" training time ...), never by the backend's name.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,7 +29,7 @@ from natsbench_gym.errors import InvalidArchitectureError, MissingMetricError, U
 from natsbench_gym.spaces import Encoding, SearchSpace
 from natsbench_gym.types import DEFAULT_LATENCY_DEVICE, Dataset, Metric, MetricStats
 
-__all__ = ["Benchmark", "ArchLike"]
+__all__ = ["Benchmark", "BenchmarkCapabilities", "QuerySpec", "ArchLike"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,19 +37,55 @@ logger = logging.getLogger(__name__)
 ArchLike = int | str | Sequence[int]
 
 
+@dataclass(frozen=True)
+class BenchmarkCapabilities:
+    """What a backend can do; each backend declares its own (:attr:`Benchmark.capabilities`).
+
+    The defaults are those of a backend that looks its numbers up one architecture at a time, over
+    the whole space (the base class's statistics query every architecture).
+
+    Attributes:
+        whole_space: every architecture's metrics can be had at once, cheaply (a table: an array
+            lookup), so a consumer may precompute the whole space or rank an architecture in it.
+        trains: a query trains the architecture here (seconds to minutes each), so training times are
+            actual seconds, not NATS-Bench's simulated ones.
+        keeps_weights: the trained weights of the evaluated networks are kept and can be had.
+        exact_statistics: :meth:`Benchmark.stats` and :meth:`Benchmark.space_values` are over every
+            architecture of the space; ``False``: (some of them) over the architectures evaluated
+            so far, or a subset, so normalised values can move as more are evaluated.
+    """
+
+    whole_space: bool = False
+    trains: bool = False
+    keeps_weights: bool = False
+    exact_statistics: bool = True
+
+
+class QuerySpec(NamedTuple):
+    """Checked query arguments (:meth:`Benchmark.resolve`), for repeated queries in hot loops."""
+
+    dataset: Dataset
+    budget: int
+    metrics: tuple[Metric, ...]
+    device: str | None
+
+
 class Benchmark(ABC):
     """Metrics of the architectures of one search space.
 
     Subclasses provide :attr:`space`, :attr:`name`, the official index order and
-    :meth:`_query_indices`; everything else (argument checking, single and vectorised queries,
-    statistics) is done here once.
+    :meth:`_query_indices`, and declare their :attr:`capabilities` (default: a lookup one
+    architecture at a time, exact statistics); everything else (argument checking, single and
+    vectorised queries, statistics) is done here once.
 
     Attributes:
         space: the search space this benchmark covers.
         name: short backend name shown in env ``info`` (``"table"``, ``"nats_bench"``, ``"live"``).
+        capabilities: what this backend can do (see :class:`BenchmarkCapabilities`).
     """
 
     name: str = "benchmark"
+    capabilities: BenchmarkCapabilities = BenchmarkCapabilities()
 
     def __init__(self, space: SearchSpace, index_to_code: np.ndarray | None = None) -> None:
         self.space = space
@@ -207,8 +249,23 @@ class Benchmark(ABC):
         Returns:
             ``{Metric: value}``; ``nan`` where the data has no value for this architecture.
         """
-        ds, b, ms, dev = self._resolve(dataset, budget, metrics, device)
-        return self._query_one(self.index(arch), ds, b, ms, dev)
+        spec = self.resolve(dataset, budget, metrics, device)
+        return self._query_one(self.index(arch), *spec)
+
+    def query_resolved(self, index: int, spec: QuerySpec) -> dict[Metric, float]:
+        """Metrics of the architecture with official index ``index``, for arguments already resolved.
+
+        The hot-path form of :meth:`query` for a caller that asks the same question about many
+        architectures (an env): resolve the arguments once with :meth:`resolve`, then query by index.
+
+        Args:
+            index: official index.
+            spec: from :meth:`resolve` on this benchmark.
+
+        Returns:
+            ``{Metric: value}`` for ``spec.metrics``; ``nan`` where the data has no value.
+        """
+        return self._query_one(self.index(index), *spec)
 
     def _query_one(
         self, index: int, dataset: Dataset, budget: int, metrics: tuple[Metric, ...], device: str | None
@@ -216,10 +273,25 @@ class Benchmark(ABC):
         idx = np.array([index], dtype=np.int64)
         return {m: float(v[0]) for m, v in self._query_indices(idx, dataset, budget, metrics, device).items()}
 
-    def _resolve(
-        self, dataset: Dataset | str, budget: int | None, metrics: Iterable[Metric | str] | None, device: str | None
-    ) -> tuple[Dataset, int, tuple[Metric, ...], str | None]:
-        """Check query arguments once per distinct combination (queries in hot loops repeat them)."""
+    def resolve(
+        self,
+        dataset: Dataset | str,
+        budget: int | None = None,
+        metrics: Iterable[Metric | str] | None = None,
+        device: str | None = None,
+    ) -> QuerySpec:
+        """Check query arguments against this backend and fill in the defaults.
+
+        Checked once per distinct combination (queries in hot loops repeat them).
+
+        Args:
+            dataset, budget, metrics, device: as for :meth:`query` (``metrics=None``: every metric
+                the backend has for this dataset and budget).
+
+        Raises:
+            UnknownNameError: an unknown dataset, budget or latency device.
+            MissingMetricError: a metric this backend does not have.
+        """
         if metrics is not None and not isinstance(metrics, tuple):
             metrics = tuple(metrics)
         key = (dataset, budget, metrics, device)
@@ -232,7 +304,7 @@ class Benchmark(ABC):
         b = self.check_budget(budget)
         ms = self.check_metrics(metrics, ds, b)
         dev = self.check_device(device)
-        resolved = (ds, b, ms, dev)
+        resolved = QuerySpec(ds, b, ms, dev)
         try:
             cache[key] = resolved
         except TypeError:
@@ -248,9 +320,9 @@ class Benchmark(ABC):
         device: str | None = None,
     ) -> dict[Metric, np.ndarray]:
         """Vectorised :meth:`query`: ``{Metric: array}`` over ``archs`` (``None``: the whole space)."""
-        ds, b, ms, dev = self._resolve(dataset, budget, metrics, device)
+        spec = self.resolve(dataset, budget, metrics, device)
         idx = np.arange(self.space.size, dtype=np.int64) if archs is None else self.indices(archs)
-        return self._query_indices(idx, ds, b, ms, dev)
+        return self._query_indices(idx, *spec)
 
     def stats(
         self, metric: Metric | str, dataset: Dataset | str, budget: int | None = None, device: str | None = None

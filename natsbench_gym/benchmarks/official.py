@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from natsbench_gym.benchmarks.base import Benchmark
+from natsbench_gym.benchmarks.base import Benchmark, BenchmarkCapabilities
 from natsbench_gym.benchmarks.table import default_cache_dir
 from natsbench_gym.errors import DataNotFoundError, InvalidArchitectureError
 from natsbench_gym.spaces import make_space
@@ -94,6 +94,9 @@ class NATSBenchAPIBenchmark(Benchmark):
         #: Official indices whose records are present (fast mode loads them lazily).
         self.evaluated_indices = np.array(on_disk, dtype=np.int64)
         self._has = set(on_disk)
+        # One nats_bench call per record (milliseconds): too slow to precompute a space; statistics
+        # are over the records present, which is the whole space only with every record.
+        self.capabilities = BenchmarkCapabilities(exact_statistics=len(self._has) == space_obj.size)
 
     @property
     def latency_devices(self) -> tuple[str, ...]:

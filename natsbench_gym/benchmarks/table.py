@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from natsbench_gym.benchmarks.base import Benchmark
+from natsbench_gym.benchmarks.base import Benchmark, BenchmarkCapabilities
 from natsbench_gym.errors import DataNotFoundError, InvalidArchitectureError
 from natsbench_gym.fileio import atomic_write
 from natsbench_gym.spaces import SearchSpace, make_space
@@ -75,6 +75,7 @@ class TableBenchmark(Benchmark):
     """
 
     name = "table"
+    capabilities = BenchmarkCapabilities(whole_space=True, exact_statistics=True)
 
     def __init__(
         self, path: str | os.PathLike, space: SpaceKind | str | SearchSpace = "topology", cache_dir=None
@@ -171,7 +172,7 @@ class TableBenchmark(Benchmark):
         try:
             names, rows = self._rows[key]
         except KeyError:
-            ds, b, ms, dev = self._resolve(dataset, budget, metrics, device)
+            ds, b, ms, dev = self.resolve(dataset, budget, metrics, device)
             stacked = np.stack([self._column(m, ds, b, dev) for m in ms], axis=1) if ms else np.empty((self.space.size, 0))
             names, rows = self._rows.setdefault(key, (ms, stacked))
         except TypeError:  # unhashable arguments: take the general path

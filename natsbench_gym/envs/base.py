@@ -1,14 +1,16 @@
 """What both NATS-Bench environments share: one architecture per episode, one decision per step.
 
-:class:`NATSBenchEnv` holds the whole mechanism (observation, reward, constraints, timing, ``info``);
+:class:`NATSBenchEnv` holds the whole mechanism (observation, reward, constraints, timing, ``info``)
+and takes the shared arguments as one :class:`~natsbench_gym.envs.config.EnvConfig`;
 :class:`~natsbench_gym.envs.topology.NATSBenchTopologyEnv` and
 :class:`~natsbench_gym.envs.size.NATSBenchSizeEnv` only name their search space, turn their own
 constraint arguments (forbidden ops, allowed widths) into a per-choice mask and draw the cell.
 
 Speed matters (RL agents take millions of steps), so the work is front-loaded:
 
-* for table backends every metric -- and, for the built-in metrics, every reward -- of the whole space
-  is computed once per env, in code order, so the final step is an array lookup;
+* for backends that declare ``capabilities.whole_space`` (tables) every metric -- and, for
+  precomputable reward models (the built-in metrics), every reward -- of the whole space is computed
+  once per env, in code order, so the final step is an array lookup;
 * other backends (official ``nats_bench`` files, live training) are queried lazily, one architecture
   at a time, and the answers are kept for the env's lifetime;
 * constraints become one boolean array over the space, reduced once per decision to "which choices
@@ -22,7 +24,7 @@ import logging
 import math
 import operator
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -30,15 +32,16 @@ import numpy as np
 from gymnasium import spaces
 
 from natsbench_gym.benchmarks import Benchmark, load_benchmark
+from natsbench_gym.envs.config import RENDER_MODES, EnvConfig, RewardModelLike, UnsupportedRenderModeError
 from natsbench_gym.errors import (
     InvalidActionError,
     MissingMetricError,
     NATSBenchGymError,
     ResetNeededError,
 )
-from natsbench_gym.rewards import BuiltinMetric, RewardModel, ScoringContext, as_reward_model
+from natsbench_gym.rewards import ScoringContext, as_reward_model
 from natsbench_gym.spaces import Encoding, SearchSpace
-from natsbench_gym.types import Dataset, Metric, SpaceKind
+from natsbench_gym.types import Metric, SpaceKind
 
 __all__ = [
     "NATSBenchEnv",
@@ -50,9 +53,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: What ``reward_model=`` accepts: a fixed-metric name, a reward model, or ``f({Metric: value}) -> float``.
-RewardModelLike = str | RewardModel | Callable[[Mapping[Metric, float]], float] | None
-
 #: Metrics an architecture has without being trained: its size, its compute and its latency (a timed
 #: forward pass). :meth:`NATSBenchEnv.training_free_metrics` returns them without an evaluation.
 TRAINING_FREE_METRICS: tuple[Metric, ...] = (Metric.PARAMS, Metric.FLOPS, Metric.LATENCY)
@@ -62,21 +62,16 @@ class InfeasibleConstraintsError(NATSBenchGymError, ValueError):
     """The constraints given to an environment leave no architecture of the space to build."""
 
 
-class UnsupportedRenderModeError(NATSBenchGymError, ValueError, TypeError):
-    """A render mode the environments do not have (they draw text: ``"ansi"`` and ``"human"``).
-
-    Also a ``TypeError`` because SB3's ``make_vec_env`` asks for ``render_mode="rgb_array"`` and
-    retries without it on ``TypeError`` only.
-    """
-
-
 class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
     """Build one NATS-Bench architecture per episode, one decision per step (see the subclasses).
 
     This base class is not registered; make ``NATSBench-Topology-v0`` or ``NATSBench-Size-v0``. The
-    arguments common to both are documented in their class docstrings.
+    arguments common to both are the fields of :class:`~natsbench_gym.envs.config.EnvConfig`, given
+    as keywords or as ``config=``; a subclass adds its own keywords and passes its constraint on the
+    choices as ``allowed_choices``.
 
     Attributes:
+        config: the shared arguments the env was made with (an :class:`EnvConfig`).
         space: the search space (``env.unwrapped.space``).
         benchmark: the benchmark the metrics come from.
         dataset, budget, device: what the metrics are for (``device`` is the latency device).
@@ -87,41 +82,28 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         num_evaluations: architectures evaluated in the same period.
         num_decisions, num_choices: steps per episode and actions per step.
         constraints: the active constraints by name (``max_params``, ``allowed_choices`` ...).
+        constrained: whether the constraints exclude any architecture (then :meth:`action_masks`
+            masks some choices and a masked action is an error).
         feasible: read-only boolean array over the space, in code order: which architectures satisfy
             the constraints.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 4}
 
     space_kind: ClassVar[SpaceKind]
+    #: The subclass's own keyword arguments (named in the error for an unknown keyword).
+    own_arguments: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
-        self,
-        dataset: Dataset | str = "cifar10",
-        reward_model: RewardModelLike = "accuracy",
-        benchmark: Benchmark | str | None = None,
-        budget: int | None = None,
-        noise: bool = False,
-        device: str | None = None,
-        accuracy_metric: Metric | str = Metric.VALID_ACCURACY,
-        max_params: float | None = None,
-        max_flops: float | None = None,
-        max_latency: float | None = None,
-        render_mode: str | None = None,
-        precompute: bool | None = None,
-        *,
-        allowed_choices: np.ndarray | None = None,
+        self, config: EnvConfig | None = None, *, allowed_choices: np.ndarray | None = None, **options: Any
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise UnsupportedRenderModeError(
-                f"render_mode {render_mode!r} is not supported; use one of {self.metadata['render_modes']} or None"
-            )
-        self.render_mode = render_mode
-        self.benchmark: Benchmark = load_benchmark(self.space_kind, benchmark)
+        self.config = config = EnvConfig.from_options(config, owner=type(self).__name__, own=self.own_arguments, **options)
+        self.render_mode = config.render_mode
+        self.benchmark: Benchmark = load_benchmark(self.space_kind, config.benchmark)
         self.space: SearchSpace = self.benchmark.space
-        self.context = ScoringContext.create(self.benchmark, dataset, budget, device, accuracy_metric)
+        self.context = ScoringContext.create(self.benchmark, config.dataset, config.budget, config.device, config.accuracy_metric)
         self.dataset, self.budget, self.device = self.context.dataset, self.context.budget, self.context.device
-        self.noise = bool(noise)
+        self.noise = config.noise
 
         d, c = self.space.num_decisions, self.space.num_choices
         self.num_decisions, self.num_choices = d, c
@@ -134,7 +116,9 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         self._initial_obs[self._pos_offset] = 1.0
         self._obs = self._initial_obs.copy()
 
-        _, _, self._metrics, _ = self.benchmark._resolve(self.dataset, self.budget, None, self.device)
+        #: Every metric the benchmark has here: what a lazy evaluation asks for.
+        self._query_spec = self.benchmark.resolve(self.dataset, self.budget, None, self.device)
+        self._metrics = self._query_spec.metrics
         self._has_train_time = Metric.TRAIN_TIME in self._metrics
         if not self._has_train_time:
             logger.info(
@@ -149,7 +133,8 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         self._index_of_code = self.benchmark.indices_of_encodings(codes_enc)
         self._index_list: list[int] = self._index_of_code.tolist()
 
-        precompute_metrics = self.benchmark.name == "table" if precompute is None else bool(precompute)
+        precompute = config.precompute
+        precompute_metrics = self.benchmark.capabilities.whole_space if precompute is None else precompute
         self._metric_table: np.ndarray | None = None  # (num_metrics, size) in code order
         if precompute_metrics:
             columns = self.benchmark.query_many(self._index_of_code, self.dataset, self.budget, self._metrics, self.device)
@@ -159,9 +144,9 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         self._seed_cache: dict[int, np.ndarray] = {}
         self._reward_table: np.ndarray | None = None
         self._reward_cache: dict[int, float] = {}
-        self.set_reward_model(reward_model, precompute=precompute)
+        self.set_reward_model(config.reward_model, precompute=precompute)
 
-        self._setup_constraints(codes_enc, allowed_choices, max_params, max_flops, max_latency)
+        self._setup_constraints(codes_enc, allowed_choices, config.max_params, config.max_flops, config.max_latency)
 
         self.total_train_time = 0.0
         self.num_evaluations = 0
@@ -315,25 +300,34 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         """Decisions taken so far in this episode."""
         return tuple(self._enc[: self._t])
 
+    @property
+    def constrained(self) -> bool:
+        """Whether the constraints exclude any architecture (``forbidden_ops``, ``max_params`` ...)."""
+        return self._constrained
+
     def set_reward_model(self, reward_model: RewardModelLike, precompute: bool | None = None) -> None:
         """Replace the reward model (e.g. a RankNet retrained between phases of a personalized search).
 
         Args:
-            reward_model: a fixed-metric name, an object with ``score_many(metrics, context)``, or a
-                function of one architecture's ``{Metric: value}``.
-            precompute: score the whole space now (table backends only). Default: for built-in
-                metrics, which are pure functions of the metrics; any other model is scored at each
-                evaluation, so a model that keeps learning is always asked afresh.
+            reward_model: anything :func:`~natsbench_gym.rewards.as_reward_model` takes: a fixed-metric
+                name, a reward model, an object with ``score_many(metrics, context)``, or a function of
+                one architecture's ``{Metric: value}``.
+            precompute: score the whole space now (when the env holds the whole space's metrics).
+                Default: when the model is ``precomputable`` (the built-in metrics, pure functions of
+                the metrics); any other model is scored at each evaluation, so a model that keeps
+                learning is always asked afresh.
+
+        Raises:
+            MissingMetricError: the model reads a metric the benchmark does not have here.
         """
         model = as_reward_model(reward_model)
-        required = model.required_metrics(self.context) if isinstance(model, BuiltinMetric) else ()
-        self.benchmark.check_metrics(required, self.dataset, self.budget)
+        self.benchmark.check_metrics(model.required_metrics(self.context), self.dataset, self.budget)
         self.reward_model = model
         self._reward_table = None
         self._reward_cache = {}
-        self._cache_rewards = isinstance(model, BuiltinMetric)
+        self._cache_rewards = bool(model.precomputable)
         if precompute is None:
-            precompute = isinstance(model, BuiltinMetric)
+            precompute = self._cache_rewards
         if precompute and self._metric_table is not None:
             metrics = {m: self._metric_table[i] for i, m in enumerate(self._metrics)}
             rewards = np.asarray(model.score_many(metrics, self.context), dtype=np.float64)
@@ -431,7 +425,7 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         else:
             metrics = self._query_cache.get(index)
             if metrics is None:
-                metrics = self.benchmark._query_one(index, self.dataset, self.budget, self._metrics, self.device)
+                metrics = self.benchmark.query_resolved(index, self._query_spec)
                 self._query_cache[index] = metrics
         if self.noise:
             metrics = dict(metrics)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-from natsbench_gym.benchmarks import Benchmark
-from natsbench_gym.envs.base import NATSBenchEnv, RewardModelLike
+from natsbench_gym.envs.base import NATSBenchEnv
+from natsbench_gym.envs.config import EnvConfig
 from natsbench_gym.errors import InvalidArchitectureError
 from natsbench_gym.spaces import SIZE_WIDTHS, Encoding
-from natsbench_gym.types import Dataset, Metric, SpaceKind
+from natsbench_gym.types import SpaceKind
 
 __all__ = ["NATSBenchSizeEnv"]
 
@@ -73,26 +74,18 @@ class NATSBenchSizeEnv(NATSBenchEnv):
     import gymnasium as gym
     import natsbench_gym
 
-    gym.make("NATSBench-Size-v0", dataset="cifar10", reward_model="accuracy", benchmark=None,
-             budget=None, noise=False, device=None, allowed_widths=None, max_params=None,
-             max_flops=None, max_latency=None, render_mode=None)
+    gym.make("NATSBench-Size-v0", allowed_widths=None, dataset="cifar10", reward_model="accuracy",
+             benchmark=None, budget=None, noise=False, device=None, accuracy_metric="valid_accuracy",
+             max_params=None, max_flops=None, max_latency=None, render_mode=None, precompute=None)
     ```
 
-    * ``dataset``: ``"cifar10"``, ``"cifar100"`` or ``"ImageNet16-120"``.
-    * ``reward_model``: see Rewards.
-    * ``benchmark``: a ``Benchmark``, a data path, or ``None`` for ``natsbench_gym.load_benchmark``'s
-      default (``$NATSBENCH_DATA`` ...).
-    * ``budget``: training epochs of the metrics (NATS-Bench's size space has 90).
-    * ``noise``: score one randomly drawn seed's validation accuracy (NATS-Bench's ``is_random``),
-      drawn with ``env.np_random``; needs per-seed data, else ``MissingMetricError``.
-    * ``device``: the latency device, where the backend measures latency.
-    * ``accuracy_metric``: the accuracy the rewards read (default ``"valid_accuracy"``).
     * ``allowed_widths``: widths every layer must take (e.g. ``(16, 32, 64)``); default all.
-    * ``max_params`` (millions), ``max_flops`` (MFLOPs), ``max_latency`` (ms): caps on the network.
-    * ``render_mode``: ``"ansi"`` (``render()`` returns the widths as bars) or ``"human"`` (prints them).
-    * ``precompute``: look every metric of the space up once, at construction, and score the space
-      with the reward model then (default: for table backends, scoring only with built-in metrics, so a
-      reward model that keeps learning is asked afresh at each evaluation).
+    * The shared arguments, documented once in :class:`~natsbench_gym.envs.EnvConfig` (pass them as
+      keywords, or all at once as ``config=EnvConfig(...)``): ``dataset``, ``reward_model`` (see
+      Rewards), ``benchmark``, ``budget`` (NATS-Bench's size space has 90 epochs), ``noise``,
+      ``device`` (where the backend measures latency), ``accuracy_metric``, the caps ``max_params`` /
+      ``max_flops`` / ``max_latency``, ``render_mode`` (``"ansi"``: ``render()`` returns the widths as
+      bars; ``"human"``: prints them) and ``precompute``.
 
     ## Version History
 
@@ -116,22 +109,10 @@ class NATSBenchSizeEnv(NATSBenchEnv):
     """
 
     space_kind = SpaceKind.SIZE
+    own_arguments = ("allowed_widths",)
 
     def __init__(
-        self,
-        dataset: Dataset | str = "cifar10",
-        reward_model: RewardModelLike = "accuracy",
-        benchmark: Benchmark | str | None = None,
-        budget: int | None = None,
-        noise: bool = False,
-        device: str | None = None,
-        accuracy_metric: Metric | str = Metric.VALID_ACCURACY,
-        allowed_widths: Iterable[int] | None = None,
-        max_params: float | None = None,
-        max_flops: float | None = None,
-        max_latency: float | None = None,
-        render_mode: str | None = None,
-        precompute: bool | None = None,
+        self, config: EnvConfig | None = None, *, allowed_widths: Iterable[int] | None = None, **options: Any
     ) -> None:
         allowed = np.ones(len(SIZE_WIDTHS), dtype=bool)
         if allowed_widths is not None:
@@ -144,10 +125,7 @@ class NATSBenchSizeEnv(NATSBenchEnv):
                     )
                 allowed[SIZE_WIDTHS.index(width)] = True
         self.allowed_widths = tuple(w for w, ok in zip(SIZE_WIDTHS, allowed, strict=True) if ok)
-        super().__init__(
-            dataset, reward_model, benchmark, budget, noise, device, accuracy_metric,
-            max_params, max_flops, max_latency, render_mode, precompute, allowed_choices=allowed,
-        )
+        super().__init__(config, allowed_choices=allowed, **options)
 
     def _draw(self, partial: Encoding) -> str:
         lines = [f"NATS-Bench size configuration ({len(partial)}/5 layers decided)"]

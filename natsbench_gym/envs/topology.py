@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-from natsbench_gym.benchmarks import Benchmark
-from natsbench_gym.envs.base import NATSBenchEnv, RewardModelLike
+from natsbench_gym.envs.base import NATSBenchEnv
+from natsbench_gym.envs.config import EnvConfig
 from natsbench_gym.errors import UnknownNameError
 from natsbench_gym.spaces import TOPOLOGY_EDGES, TOPOLOGY_OPS, Encoding
-from natsbench_gym.types import Dataset, Metric, SpaceKind
+from natsbench_gym.types import SpaceKind
 
 __all__ = ["NATSBenchTopologyEnv"]
 
@@ -84,28 +85,17 @@ class NATSBenchTopologyEnv(NATSBenchEnv):
     import gymnasium as gym
     import natsbench_gym
 
-    gym.make("NATSBench-Topology-v0", dataset="cifar10", reward_model="accuracy", benchmark=None,
-             budget=None, noise=False, device=None, forbidden_ops=(), max_params=None, max_flops=None,
-             max_latency=None, render_mode=None)
+    gym.make("NATSBench-Topology-v0", forbidden_ops=(), dataset="cifar10", reward_model="accuracy",
+             benchmark=None, budget=None, noise=False, device=None, accuracy_metric="valid_accuracy",
+             max_params=None, max_flops=None, max_latency=None, render_mode=None, precompute=None)
     ```
 
-    * ``dataset``: ``"cifar10"``, ``"cifar100"`` or ``"ImageNet16-120"``.
-    * ``reward_model``: see Rewards.
-    * ``benchmark``: a ``Benchmark``, a data path, or ``None`` for ``natsbench_gym.load_benchmark``'s
-      default (``$NATSBENCH_DATA`` ...).
-    * ``budget``: training epochs of the metrics, 12 (default, NATS-Bench's search setting) or 200.
-    * ``noise``: score one randomly drawn seed's validation accuracy instead of the seed mean
-      (NATS-Bench's ``is_random``), drawn with ``env.np_random``; needs per-seed data (with the
-      project's table: CIFAR-10 at 200 epochs), else ``MissingMetricError``. Other metrics stay means.
-    * ``device``: the latency device (e.g. ``"1080ti_1"``, ``"pixel3"``), for the latency metric,
-      reward and cap; default: the benchmark's default device.
-    * ``accuracy_metric``: the accuracy the rewards read (default ``"valid_accuracy"``).
     * ``forbidden_ops``: op names no edge may take (e.g. ``("none",)``).
-    * ``max_params`` (millions), ``max_flops`` (MFLOPs), ``max_latency`` (ms): caps on the cell.
-    * ``render_mode``: ``"ansi"`` (``render()`` returns the cell as text) or ``"human"`` (prints it).
-    * ``precompute``: look every metric of the space up once, at construction, and score the space
-      with the reward model then (default: for table backends, scoring only with built-in metrics, so a
-      reward model that keeps learning is asked afresh at each evaluation).
+    * The shared arguments, documented once in :class:`~natsbench_gym.envs.EnvConfig` (pass them as
+      keywords, or all at once as ``config=EnvConfig(...)``): ``dataset``, ``reward_model`` (see
+      Rewards), ``benchmark``, ``budget`` (here 12, the default, or 200 epochs), ``noise``, ``device``,
+      ``accuracy_metric``, the caps ``max_params`` / ``max_flops`` / ``max_latency``, ``render_mode``
+      (``"ansi"``: ``render()`` returns the cell as text; ``"human"``: prints it) and ``precompute``.
 
     ## Version History
 
@@ -128,23 +118,9 @@ class NATSBenchTopologyEnv(NATSBenchEnv):
     """
 
     space_kind = SpaceKind.TOPOLOGY
+    own_arguments = ("forbidden_ops",)
 
-    def __init__(
-        self,
-        dataset: Dataset | str = "cifar10",
-        reward_model: RewardModelLike = "accuracy",
-        benchmark: Benchmark | str | None = None,
-        budget: int | None = None,
-        noise: bool = False,
-        device: str | None = None,
-        accuracy_metric: Metric | str = Metric.VALID_ACCURACY,
-        forbidden_ops: Iterable[str] = (),
-        max_params: float | None = None,
-        max_flops: float | None = None,
-        max_latency: float | None = None,
-        render_mode: str | None = None,
-        precompute: bool | None = None,
-    ) -> None:
+    def __init__(self, config: EnvConfig | None = None, *, forbidden_ops: Iterable[str] = (), **options: Any) -> None:
         if isinstance(forbidden_ops, str):
             forbidden_ops = (forbidden_ops,)
         allowed = np.ones(len(TOPOLOGY_OPS), dtype=bool)
@@ -153,10 +129,7 @@ class NATSBenchTopologyEnv(NATSBenchEnv):
                 raise UnknownNameError("op", op, TOPOLOGY_OPS)
             allowed[TOPOLOGY_OPS.index(op)] = False
         self.forbidden_ops = tuple(op for op, ok in zip(TOPOLOGY_OPS, allowed, strict=True) if not ok)
-        super().__init__(
-            dataset, reward_model, benchmark, budget, noise, device, accuracy_metric,
-            max_params, max_flops, max_latency, render_mode, precompute, allowed_choices=allowed,
-        )
+        super().__init__(config, allowed_choices=allowed, **options)
 
     def _draw(self, partial: Encoding) -> str:
         lines = [f"NATS-Bench topology cell ({len(partial)}/6 edges decided)"]

@@ -55,9 +55,9 @@ def __getattr__(name: str):
 def register_live_fallback() -> None:
     """Make :func:`natsbench_gym.load_benchmark` fall back to live training when no data is found.
 
-    The factory imports torch only when the fallback actually fires.
+    The fallback is the string entry point of :class:`LiveBenchmark`, imported (with torch) only
+    when it actually fires.
     """
-    from natsbench_gym.benchmarks import register_fallback
-    from natsbench_gym.benchmarks.live_default import live_factory
+    from natsbench_gym.benchmarks import LIVE_FALLBACK, register_fallback
 
-    register_fallback("live", live_factory)
+    register_fallback("live", LIVE_FALLBACK)

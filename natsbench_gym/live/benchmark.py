@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from natsbench_gym.benchmarks.base import ArchLike, Benchmark
+from natsbench_gym.benchmarks.base import ArchLike, Benchmark, BenchmarkCapabilities
 from natsbench_gym.benchmarks.table import default_cache_dir
 from natsbench_gym.errors import InvalidArchitectureError, MissingMetricError, UnknownNameError
 from natsbench_gym.live.cache import SCHEMA_VERSION, ResultStore
@@ -118,6 +118,9 @@ class LiveBenchmark(Benchmark):
     """
 
     name = "live"
+    # Accuracies, latency and training time are measured here and normalised over what has been
+    # evaluated so far; results (not weights) are cached.
+    capabilities = BenchmarkCapabilities(trains=True, keeps_weights=False, exact_statistics=False)
 
     def __init__(
         self,
