@@ -253,3 +253,42 @@ def test_version_1_model_files_still_load_as_plain_ranknets(tmp_path, ctx, linea
     assert loaded.mode == "network" and loaded.config.prior is None
     metrics = ctx.query(np.arange(100), loaded.required_metrics(ctx))
     np.testing.assert_array_equal(loaded.score_many(metrics, ctx), model.score_many(metrics, ctx))
+
+
+# --- pinned scores: the fit's parts must reproduce the one-piece fit bit for bit ------------------
+def _peak_user(ctx):
+    lat = ctx.stats(Metric.LATENCY)
+    return lambda m: m[Metric.TEST_ACCURACY] / 100 - abs(m[Metric.LATENCY] - (lat.min + lat.max) / 2) / (lat.max - lat.min)
+
+
+#: Computed with the one-piece ``fit_arrays`` (before it was split into features, prior, loss and
+#: trainer): mode, epochs, best epoch, best monitored loss and the scores of architectures
+#: 1000, 1500, 2000, 2500 and 2999, for each path through the fit.
+PINNED_FITS = {
+    "prior": (dict(seed=0), "accuracy", 10, ("prior", 0, 0, None, [0.012901101693534194, 0.047914746657208344, 0.9772817723203566, 0.7337426935131631, 0.30045404616723875])),
+    "prior+network": (dict(seed=1, max_epochs=200), "peak", 60, ("prior+network", 200, 190, 0.32607313318863973, [1.631922989248799, 1.4189205240546383, 7.959048165086649, 6.093521030628191, 3.309157394269788])),
+    "network": (dict(seed=2, prior=None), "linear", 40, ("network", 379, 329, 0.025097005552247975, [1.9412729220875171, -11.763746540570976, 20.940942257872674, 16.366088478934007, 4.8035605639170065])),
+    "ensemble": (dict(seed=3, prior=None, ensemble=3, bootstrap=True, max_epochs=150), "linear", 40, ("network", 150, 150, 0.026868890502213888, [0.07418911325138937, -11.17646892116521, 17.748331210225206, 14.242590352243802, 3.4635664782348186])),
+    "validation": (dict(seed=4, prior=None, min_validation_pairs=10), "flop_constraint", 80, ("network", 305, 255, 0.1570630705438173, [-1.6289041841834457, 0.19713166690836192, -0.8861956467374613, -3.529685002983742, -2.0047002915049807])),
+    "rank-linear": (dict(seed=5, representation="rank", hidden=0, max_epochs=200), "peak", 50, ("prior+network", 200, 200, 0.39208707692499645, [1.0672991460113905, 0.5280507054033371, 4.649540144303562, 3.0464749727826184, 1.5555659341664925])),
+    "free": (dict(seed=6, monotone=False, prior=None, max_epochs=120), "peak", 50, ("network", 120, 120, 0.07210246952309571, [1.0045096806595748, 5.290322400372174, 10.5217332620719, 10.773215949917052, 8.453585587634244])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PINNED_FITS))
+def test_fits_reproduce_the_pinned_scores(ctx, linear_user, case):
+    overrides, preference, n, (mode, epochs, best_epoch, best_loss, scores) = PINNED_FITS[case]
+    preference = {"peak": _peak_user(ctx), "linear": linear_user}.get(preference, preference)
+    rng = np.random.default_rng(0)
+    pairs = RandomPairSelector().select(range(300), n, rng)
+    data = PreferenceDataset(SyntheticUser(preference, ctx).judge_many(pairs, rng, selector=pairs.strategy))
+    model = RankNetRewardModel(**overrides).fit(data, ctx)
+    got = model.score_many(ctx.query([1000, 1500, 2000, 2500, 2999], model.required_metrics(ctx)), ctx)
+    meta = model.metadata
+    assert (model.mode, meta["epochs"], meta["best_epoch"]) == (mode, epochs, best_epoch)
+    # Same machine, same torch: the same bits; the tolerance only absorbs other CPUs' float rounding.
+    np.testing.assert_allclose(got, scores, rtol=1e-9, atol=1e-12)
+    if best_loss is None:
+        assert meta["best_loss"] is None
+    else:
+        assert meta["best_loss"] == pytest.approx(best_loss, rel=1e-9)
