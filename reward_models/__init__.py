@@ -6,14 +6,15 @@ The paper's framework as small swappable parts:
 * :mod:`reward_models.preferences` -- comparison records and their append-only JSON Lines store;
 * :mod:`reward_models.selection` -- the *Evaluation Generator*: random (Alg. 2) and active pair selection;
 * :mod:`reward_models.users` -- synthetic users (any metric, optional noise) standing in for a person;
-* :mod:`reward_models.ranknet` -- the *Preference Executor*: RankNet, a learned reward model;
+* :mod:`reward_models.ranknet` -- the *Preference Executor*: RankNet, a learned reward model, in
+  parts (network, :class:`PreferenceLoss`, a swappable :class:`RankNetTrainer`, the prior step);
 * :mod:`reward_models.features` -- which metrics a learned model reads and how they are normalised;
 * :mod:`reward_models.posterior` -- a Bayesian posterior over the metric family (selective,
   weighted, constraint metrics), RankNet's default prior (numpy only);
 * :mod:`reward_models.bradley_terry` -- ``P(a preferred) = sigmoid(s_a - s_b)``, in one function.
 
-Importing this package does not import torch; :class:`RankNetRewardModel` (and the rest of
-:mod:`reward_models.ranknet`) load it on first use.
+Importing this package does not import torch; :class:`RankNetRewardModel`, :class:`RankNetTrainer`,
+:class:`PreferenceLoss` (and the rest of :mod:`reward_models.ranknet`) load it on first use.
 
 Example:
     >>> import numpy as np  # doctest: +SKIP
@@ -49,7 +50,7 @@ from reward_models.selection import ActivePairSelector, PairBatch, PairSelector,
 from reward_models.users import NoiseModel, SyntheticUser
 
 if TYPE_CHECKING:
-    from reward_models.ranknet import RankNetConfig, RankNetRewardModel
+    from reward_models.ranknet import PreferenceLoss, RankNetConfig, RankNetRewardModel, RankNetTrainer
 
 __all__ = [
     "preference_probability",
@@ -79,6 +80,8 @@ __all__ = [
     "SyntheticUser",
     "RankNetConfig",
     "RankNetRewardModel",
+    "RankNetTrainer",
+    "PreferenceLoss",
     "MetricFamilyConfig",
     "MetricFamilyPosterior",
     "PreferenceDataError",
@@ -87,7 +90,7 @@ __all__ = [
     "ModelFileError",
 ]
 
-_LAZY = {"RankNetConfig", "RankNetRewardModel"}
+_LAZY = {"RankNetConfig", "RankNetRewardModel", "RankNetTrainer", "PreferenceLoss"}
 
 
 def __getattr__(name: str) -> Any:

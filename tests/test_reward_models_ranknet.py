@@ -292,3 +292,126 @@ def test_fits_reproduce_the_pinned_scores(ctx, linear_user, case):
         assert meta["best_loss"] is None
     else:
         assert meta["best_loss"] == pytest.approx(best_loss, rel=1e-9)
+
+
+# --- the fit's parts, each on its own ----------------------------------------------------------------
+def test_preference_loss_is_the_bradley_terry_cross_entropy():
+    from reward_models.ranknet import PreferenceLoss
+
+    scores = torch.tensor([[2.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)  # 2 members, 3 archs
+    a, b = torch.tensor([0, 2]), torch.tensor([1, 1])
+    y = torch.tensor([1.0, 0.5], dtype=torch.float64)
+    p = torch.sigmoid(scores[:, a] - scores[:, b])
+    by_hand = -(y * p.log() + (1 - y) * (1 - p).log())  # (members, pairs)
+    loss = PreferenceLoss()
+    assert float(loss(scores, a, b, y)) == pytest.approx(float(by_hand.mean(dim=1).sum()))
+    weights = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)  # bootstrap weights per member
+    assert float(loss(scores, a, b, y, weights)) == pytest.approx(float((by_hand * weights).mean(dim=1).sum()))
+    # a tie is best explained by equal scores: member 1 scores archs 2 and 1 alike
+    assert float(by_hand[1, 1]) == pytest.approx(np.log(2))
+
+
+def test_the_trainer_splits_stops_early_and_keeps_the_best_step():
+    from reward_models.ranknet import RankNetTrainer
+
+    trainer = RankNetTrainer(min_validation_pairs=10, patience=5)
+    rng = np.random.default_rng(0)
+    train, val = trainer.split(100, rng)
+    assert val.size == 20 and sorted(np.concatenate([train, val]).tolist()) == list(range(100))
+    train, val = trainer.split(40, rng)  # 8 would be held out: fewer than 10
+    assert val.size == 0 and train.size == 40
+    # a learnable toy problem: the first input decides
+    x = rng.uniform(size=(30, 2))
+    a, b = np.arange(0, 30, 2), np.arange(1, 30, 2)
+    y = (x[a, 0] > x[b, 0]).astype(np.float64)
+    module = RankNetModule(2, 4, members=2, generator=torch.Generator().manual_seed(0))
+    report = trainer.train(module, x, a, b, y, seed=0)
+    assert report.monitored == "training" and report.validation_pairs == 0 and not module.training
+    assert len(report.history) == report.epochs < trainer.max_epochs  # patience 5 stopped it
+    assert min(report.history) <= report.best_loss <= min(report.history) + trainer.tolerance  # smaller gains do not count
+    assert report.history[report.best_epoch - 1] == report.best_loss < report.history[0]
+    assert report.epochs - report.best_epoch <= trainer.patience
+    held_out = RankNetTrainer(min_validation_pairs=3, patience=5)
+    module = RankNetModule(2, 4, members=2, generator=torch.Generator().manual_seed(0))
+    report = held_out.train(module, x, a, b, y, seed=0)
+    _, val = held_out.split(a.size, np.random.default_rng(0))  # the seed's first draw is the split
+    assert report.monitored == "validation" and report.validation_pairs == val.size == 3
+    with torch.no_grad():  # the weights kept are those of the best step
+        kept = held_out.loss(module(torch.from_numpy(x)), torch.from_numpy(a[val]), torch.from_numpy(b[val]), torch.from_numpy(y[val]))
+    assert float(kept) / 2 == pytest.approx(report.best_loss, rel=1e-12)
+    module = RankNetModule(2, 4, members=2, generator=torch.Generator().manual_seed(0))
+    report = trainer.train(module, x, a, b, y, seed=0)
+    again = RankNetModule(2, 4, members=2, generator=torch.Generator().manual_seed(0))
+    assert trainer.train(again, x, a, b, y, seed=0) == report  # seeded
+    with pytest.raises(ValueError, match="patience must be an int >= 1"):
+        RankNetTrainer(patience=0)
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        RankNetTrainer(learning_rate=-1.0)
+
+
+def test_the_trainer_is_swappable(ctx, linear_user):
+    from reward_models.ranknet import RankNetTrainer
+
+    config = RankNetConfig(learning_rate=0.05, patience=7, prior=None, bootstrap=True)
+    default = RankNetTrainer.from_config(config)
+    assert (default.learning_rate, default.patience, default.bootstrap) == (0.05, 7, True)
+    assert RankNetRewardModel(config).trainer == default
+
+    class Recording:
+        """A trainer of its own: a short run of the default one, recording what it was given."""
+
+        def __init__(self):
+            self.calls = []
+
+        def train(self, module, inputs, a, b, targets, seed):
+            self.calls.append((inputs.shape, a.size, seed))
+            return RankNetTrainer(max_epochs=3).train(module, inputs, a, b, targets, seed)
+
+    trainer = Recording()
+    model = RankNetRewardModel(trainer=trainer, seed=4, prior=None).fit(judged(ctx, linear_user, 20), ctx)
+    assert trainer.calls[0][1:] == (20, 4) and trainer.calls[0][0][1] == 8  # 4 metrics, min-max and rank
+    assert model.metadata["epochs"] == model.training.epochs == 3 and model.mode == "network"
+
+
+def test_judged_pairs_index_distinct_architectures(ctx):
+    from reward_models.ranknet import JudgedPairs
+
+    pairs = JudgedPairs.build(np.array([7, 3, 7]), np.array([3, 9, 9]), np.array([1.0, 0.5, 0.0]), ctx, RankNetConfig())
+    assert pairs.archs.tolist() == [3, 7, 9] and len(pairs) == 3
+    assert pairs.archs[pairs.a].tolist() == [7, 3, 7] and pairs.archs[pairs.b].tolist() == [3, 9, 9]
+    assert pairs.features.shape == (3, 8)
+    np.testing.assert_array_equal(pairs.features, pairs.normaliser.transform(ctx.query([3, 7, 9], pairs.normaliser.metrics)))
+    with pytest.raises(PreferenceDataError, match="equal-length 1-D"):
+        JudgedPairs.build(np.array([1, 2]), np.array([3]), np.array([1.0]), ctx, RankNetConfig())
+
+
+def test_the_prior_step_and_its_acceptance_rule(ctx):
+    import dataclasses
+
+    from reward_models.ranknet import JudgedPairs, PriorFit, fit_prior
+
+    data = judged(ctx, "accuracy", 20)
+    a, b, y = data.arrays()
+    pairs = JudgedPairs.build(a, b, y, ctx, RankNetConfig())
+    prior = fit_prior(pairs, ctx, rank_grid=2048, seed=0)
+    assert prior.agreement == 1.0 and prior.explains(0.0)
+    assert prior.utility.shape == pairs.archs.shape
+    assert prior.posterior.top_hypotheses(1)[0][1] == "selective: test_accuracy"
+    flipped = JudgedPairs.build(a, b, np.where(np.arange(y.size) < 4, 1.0 - y, y), ctx, RankNetConfig())  # 4 of 20 reversed
+    worse = fit_prior(flipped, ctx, rank_grid=2048, seed=0)
+    assert worse.agreement == pytest.approx(0.8) and not worse.explains(0.1) and worse.explains(0.2)
+    # the same rule the model applies: 90 % ordered is accepted with the default tolerance, 89 % is not
+    assert PriorFit(prior.posterior, prior.utility, 0.9).explains(0.1)
+    assert not dataclasses.replace(prior, agreement=0.89).explains(0.1)
+    # the rank-only representation refits the prior on both normalisations: the same posterior
+    rank_only = JudgedPairs.build(a, b, y, ctx, RankNetConfig(representation="rank"))
+    np.testing.assert_array_equal(fit_prior(rank_only, ctx, 2048, 0).utility, prior.utility)
+
+
+def test_parameter_groups_separate_the_skip_weights():
+    linear = RankNetModule(inputs=3, hidden=0)
+    assert [len(g["params"]) for g in linear.parameter_groups(0.1, 0.2)] == [1]
+    deep = RankNetModule(inputs=3, hidden=4)
+    groups = deep.parameter_groups(0.1, 0.2)
+    assert [g["weight_decay"] for g in groups] == [0.1, 0.2] and groups[0]["params"][0] is deep.skip
+    assert len(groups[1]["params"]) == 3
