@@ -5,7 +5,8 @@ The paper's framework as small swappable parts:
 * :mod:`reward_models.fixed` -- the MONAS-style fixed metrics (Eqs. 3-8) and user-built ones;
 * :mod:`reward_models.preferences` -- comparison records and their append-only JSON Lines store;
 * :mod:`reward_models.selection` -- the *Evaluation Generator*: random (Alg. 2) and active pair selection;
-* :mod:`reward_models.users` -- synthetic users (any metric, optional noise) standing in for a person;
+* :mod:`reward_models.human_preference` -- the *Human Preference* component: the :class:`Judge`
+  protocol and synthetic users (any metric, optional noise, :data:`EXTRA_USERS`) standing in for a person;
 * :mod:`reward_models.ranknet` -- the *Preference Executor*: RankNet, a learned reward model, in
   parts (network, :class:`PreferenceLoss`, a swappable :class:`RankNetTrainer`, the prior step);
 * :mod:`reward_models.features` -- which metrics a learned model reads and how they are normalised;
@@ -44,10 +45,17 @@ from reward_models.fixed import (
     make_fixed_metric,
     weighted_sum,
 )
+from reward_models.human_preference import (
+    EXTRA_USERS,
+    Judge,
+    NoiseModel,
+    SyntheticUser,
+    UtilityUser,
+    make_synthetic_preference,
+)
 from reward_models.posterior import MetricFamilyConfig, MetricFamilyPosterior
 from reward_models.preferences import ArchRef, Comparison, LoadReport, Outcome, PreferenceDataset
 from reward_models.selection import ActivePairSelector, PairBatch, PairSelector, RandomPairSelector, make_selector
-from reward_models.users import NoiseModel, SyntheticUser
 
 if TYPE_CHECKING:
     from reward_models.ranknet import PreferenceLoss, RankNetConfig, RankNetRewardModel, RankNetTrainer
@@ -76,8 +84,12 @@ __all__ = [
     "RandomPairSelector",
     "ActivePairSelector",
     "make_selector",
+    "Judge",
     "NoiseModel",
     "SyntheticUser",
+    "UtilityUser",
+    "EXTRA_USERS",
+    "make_synthetic_preference",
     "RankNetConfig",
     "RankNetRewardModel",
     "RankNetTrainer",

@@ -12,10 +12,10 @@ from natsbench_gym.types import Metric
 from reward_models import fixed
 from reward_models.errors import NotFittedError
 from reward_models.evaluation import top_k_precision
+from reward_models.human_preference import NoiseModel, SyntheticUser
 from reward_models.posterior import MetricFamilyConfig, MetricFamilyPosterior
 from reward_models.preferences import PreferenceDataset
 from reward_models.selection import ActivePairSelector, RandomPairSelector
-from reward_models.users import NoiseModel, SyntheticUser
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from natsbench_gym.types import Metric  # noqa: E402
 from reward_models import fixed  # noqa: E402
 from reward_models.errors import ModelFileError, NotFittedError, PreferenceDataError  # noqa: E402
 from reward_models.evaluation import pairwise_accuracy, top_k_precision  # noqa: E402
+from reward_models.human_preference import SyntheticUser  # noqa: E402
 from reward_models.preferences import ArchRef, Comparison, PreferenceDataset  # noqa: E402
 from reward_models.ranknet import RankNetConfig, RankNetModule, RankNetRewardModel  # noqa: E402
 from reward_models.selection import RandomPairSelector  # noqa: E402
-from reward_models.users import SyntheticUser  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,7 @@ def test_module_shapes():
 
 
 def test_importing_reward_models_does_not_import_torch():
-    code = "import sys, reward_models, reward_models.fixed, reward_models.selection, reward_models.users; print('torch' in sys.modules)"
+    code = "import sys, reward_models, reward_models.fixed, reward_models.selection, reward_models.human_preference; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
