@@ -21,30 +21,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from agents.base import BudgetExhausted, Evaluation, SearchBudget, SearchCallback, SearchResult
 from agents.proposals import sample_architecture
 from natsbench_gym.types import Metric
+from reward_models.human_preference import Judge
 
-__all__ = ["Personalization", "PersonalizedSearch", "Judge", "metrics_of"]
+__all__ = ["Personalization", "PersonalizedSearch", "metrics_of"]
 
 logger = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class Judge(Protocol):
-    """Whoever states preferences: ``judge(pairs, rng=...) -> comparisons``.
-
-    ``pairs`` is a ``reward_models.PairBatch`` of ``(index a, index b)``; the answer is a list of
-    ``reward_models.Comparison``. ``reward_models.SyntheticUser`` is one; a person behind the
-    preference interface is another.
-    """
-
-    def __call__(self, pairs: Sequence[Any], *, rng: np.random.Generator | None = None) -> Sequence[Any]:
-        ...
 
 
 @dataclass
@@ -52,7 +40,8 @@ class Personalization:
     """How a search learns its metric from preferences.
 
     Args:
-        judge: states a preference for each pair (``reward_models.SyntheticUser`` or a human gatherer).
+        judge: states a preference for each pair (a :class:`reward_models.human_preference.Judge`:
+            ``reward_models.SyntheticUser``, or a person through ``preference_ui.SearchJudge``).
         num_comparisons: pairs to judge (the paper: 10).
         num_architectures: evaluated architectures the pairs are drawn among (the paper: 5); evolution
             takes the first ones of its initial population. ``None``: the whole initial population

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reward_models.human_preference import EXTRA_USERS, NoiseModel, make_synthetic_preference
+
 logger = logging.getLogger("reproduce_table1")
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
@@ -84,55 +86,12 @@ PAPER_TABLE1: dict[str, dict[str, tuple[float, ...]]] = {
     },
 }
 
-#: Synthetic users beyond the paper's six, for checking that the metric-family prior does not only
-#: work for the users it was built around (``--metrics random_weighted,latency_constraint,...``):
-#: ``random_weighted`` -- a weighted sum with Dirichlet(1) weights drawn per repetition (inside the
-#: family, but not its mean); ``latency_constraint`` -- the fastest network among those with test
-#: accuracy above the space's 70th percentile (inside the family, not the median threshold);
-#: ``worst_of`` -- min(accuracy utility, latency utility) (monotone, outside the family);
-#: ``sweet_spot`` -- accuracy utility minus the distance of the latency utility from 0.5
-#: (non-monotone, outside the family).
-EXTRA_USERS = ("random_weighted", "latency_constraint", "worst_of", "sweet_spot")
+#: The synthetic users beyond the paper's six (``--metrics random_weighted,latency_constraint,...``),
+#: for checking that the metric-family prior does not only work for the users it was built around;
+#: see :data:`reward_models.human_preference.EXTRA_USERS`.
 METRIC_LABELS.update({m: m.replace("_", " ") for m in EXTRA_USERS})
 
 RUN_FIELDS = ["dataset", "metric", "selector", "k", "rep", "precision", "fit_seconds", "epochs", "mode", "prior_agreement"]
-
-
-class _UtilityUser:
-    """A vectorised user utility over the four utilities (accuracy, latency, params, FLOPs)."""
-
-    def __init__(self, name, fn):
-        self.name, self.fn = name, fn
-
-    def required_metrics(self, context):
-        from natsbench_gym.types import Metric
-
-        return (context.accuracy_metric, Metric.LATENCY, Metric.PARAMS, Metric.FLOPS)
-
-    def score_many(self, metrics, context):
-        from natsbench_gym.rewards import utility
-
-        u = [utility(m, metrics[m], context) for m in self.required_metrics(context)]
-        return self.fn(*u)
-
-
-def make_user(metric: str, context, seed_seq: np.random.SeedSequence):
-    """The synthetic user's reward model: a fixed metric of the paper, or one of :data:`EXTRA_USERS`."""
-    from natsbench_gym.rewards import ConstrainedMetric
-    from natsbench_gym.types import Metric
-    from reward_models import make_fixed_metric
-
-    if metric == "random_weighted":
-        w = np.random.default_rng(seed_seq).dirichlet(np.ones(4))
-        return _UtilityUser(metric, lambda acc, lat, par, flo: w[0] * acc + w[1] * lat + w[2] * par + w[3] * flo)
-    if metric == "latency_constraint":
-        threshold = float(np.quantile(context.space_values(context.accuracy_metric), 0.7))
-        return ConstrainedMetric(Metric.LATENCY, context.accuracy_metric, threshold, name=metric)
-    if metric == "worst_of":
-        return _UtilityUser(metric, lambda acc, lat, par, flo: np.minimum(acc, lat))
-    if metric == "sweet_spot":
-        return _UtilityUser(metric, lambda acc, lat, par, flo: acc - np.abs(lat - 0.5))
-    return make_fixed_metric(metric)
 
 # --- worker state (one benchmark per process) ---------------------------------------------------------
 _BENCH = None
@@ -157,7 +116,6 @@ def _run_task(task: tuple[int, str, int, int, str, int]) -> list[dict]:
     from reward_models.evaluation import top_k_precision
     from reward_models.ranknet import RankNetRewardModel
     from reward_models.selection import ActivePairSelector
-    from reward_models.users import NoiseModel
 
     d, dataset, rep, m, metric, s = task
     a = _ARGS
@@ -167,7 +125,8 @@ def _run_task(task: tuple[int, str, int, int, str, int]) -> list[dict]:
     archs = split_rng.choice(_BENCH.space.size, size=a["train_size"] + a["test_size"], replace=False)
     train, test = archs[: a["train_size"]], archs[a["train_size"] :]
     noise = NoiseModel(flip_probability=a["flip_probability"])
-    user = SyntheticUser(make_user(metric, ctx, np.random.SeedSequence([a["seed"], d, rep, 0x5553])), ctx, noise=noise)
+    preference = make_synthetic_preference(metric, ctx, seed=np.random.SeedSequence([a["seed"], d, rep, 0x5553]))
+    user = SyntheticUser(preference, ctx, noise=noise)
     truth = user.utilities(test)
     seq = np.random.SeedSequence([a["seed"], d, rep, m, s])
     rng = np.random.default_rng(seq)
@@ -385,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # fail fast, in this process, on bad names or missing data
         _init_worker(args.data, settings)
         from natsbench_gym.rewards import ScoringContext
-        from reward_models import make_fixed_metric, make_selector
+        from reward_models import make_selector
 
         if not _BENCH.capabilities.exact_statistics:
             logger.error(
@@ -396,9 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         for d in args.datasets:
             ScoringContext.create(_BENCH, d, args.budget, args.device, accuracy_metric="test_accuracy")
+        first = ScoringContext.create(_BENCH, args.datasets[0], args.budget, args.device, accuracy_metric="test_accuracy")
         for m in args.metrics:
-            if m not in EXTRA_USERS:
-                make_fixed_metric(m)
+            make_synthetic_preference(m, first, seed=0)
         for s in args.selectors:
             make_selector(s)
         from reward_models.ranknet import RankNetConfig

@@ -2,7 +2,9 @@
 
 1. evaluate an initial population of random architectures through ``NATSBench-*-v0``;
 2. draw pairs among them (Alg. 2) and have them judged -- by a synthetic user of a preference you name
-   (default), or by you in the browser (``--human``, or ``--human --tui`` in the terminal);
+   (default), or by you in the browser (``--human``, or ``--human --tui`` in the terminal): the page
+   shows the search's own pairs and the search continues once you have answered them; a rerun with the
+   same seed and ``--session`` replays the answers you gave and asks only the rest;
 3. fit RankNet on the judgments (Alg. 3): your personal reward;
 4. continue regularized evolution under that learned reward and recommend the best architectures.
 
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, default=None, help="training epochs of the search metrics (default: the benchmark's first)")
     p.add_argument("--preference", default="weighted", help=f"the synthetic user's preference: {', '.join(FIXED_METRICS)}")
     p.add_argument("--flip", type=float, default=0.0, help="the synthetic user's probability of answering the wrong way")
-    p.add_argument("--human", action="store_true", help="judge the pairs yourself in the browser (scripts/elicit.py)")
+    p.add_argument("--human", action="store_true", help="judge the search's pairs yourself in the browser (preference_ui.SearchJudge)")
     p.add_argument("--tui", action="store_true", help="with --human: judge in the terminal instead")
     p.add_argument("--session", default=None, help="with --human: judgments file (default: OUT/judgments-human.jsonl)")
     p.add_argument("--evaluations", type=int, default=100, help="architectures to evaluate (the initial population included)")
@@ -90,19 +92,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"space: {args.space}  dataset: {context.dataset.value}  search budget: {context.budget} epochs")
 
     callbacks = [TensorBoardCallback(out / "tensorboard", run_name=f"{args.space}-{context.dataset.value}-seed{args.seed}")]
-    if args.human:
-        model = _human_reward_model(args, bench, context, out)
-        env.unwrapped.set_reward_model(model)
-        agent = RegularizedEvolution(args.population, args.sample, seed=args.seed)
+    if args.human:  # a person judges the search's own candidates; a rerun replays the session's answers
+        from preference_ui import SearchJudge
+
         user = None
+        judge = SearchJudge.open(Path(args.session) if args.session else out / "judgments-human.jsonl", context, seed=args.seed)
+        print(f"judge: you (session {judge.session.path})")
     else:
         noise = NoiseModel(flip_probability=args.flip) if args.flip else None
-        user = SyntheticUser(args.preference, context, noise=noise)
-        personalization = Personalization(user, num_comparisons=args.comparisons, num_architectures=args.judged_architectures)
-        agent = RegularizedEvolution(args.population, args.sample, seed=args.seed, personalization=personalization)
+        user = judge = SyntheticUser(args.preference, context, noise=noise)
         print(f"judge: {user.name} (a synthetic user; --human to judge yourself)")
+    personalization = Personalization(judge, num_comparisons=args.comparisons, num_architectures=args.judged_architectures)
+    agent = RegularizedEvolution(args.population, args.sample, seed=args.seed, personalization=personalization)
 
-    result = agent.search(env, args.evaluations, callback=callbacks)
+    def search():
+        return agent.search(env, args.evaluations, callback=callbacks)
+
+    result = judge.serve(search, tui=args.tui) if args.human else search()
     model = result.info.get("learned_metric", env.unwrapped.reward_model)
     comparisons = result.info.get("comparisons") or []
 
@@ -133,32 +139,6 @@ def run(args: argparse.Namespace) -> int:
           + (f", {out / 'judgments.jsonl'}" if comparisons else "") + (f", {out / 'reward_model.pt'}" if hasattr(model, "save") else ""))
     env.close()
     return 0
-
-
-def _human_reward_model(args, bench, context, out: Path):
-    """Run the preference interface on this benchmark; return the RankNet fitted on the judgments."""
-    from preference_ui import ElicitationSession
-
-    session_path = Path(args.session) if args.session else out / "judgments-human.jsonl"
-    elicit_args = ["--space", args.space, "--dataset", context.dataset.value, "--session", str(session_path),
-                   "--pairs", str(args.comparisons), "--seed", str(args.seed)]
-    if args.data:
-        elicit_args += ["--data", args.data]
-    if args.tui:
-        elicit_args.append("--tui")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("elicit", Path(__file__).with_name("elicit.py"))
-    elicit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(elicit)
-    print(f"judge the pairs (then press 'fit'); stop the {'app' if args.tui else 'server (Ctrl+C)'} to start the search")
-    elicit.main(elicit_args)
-    session = ElicitationSession.open(session_path, bench, context.dataset.value)
-    if session.model is None:
-        session.fit()
-    if session.model is None:
-        raise ValueError(f"no reward model could be fitted from {session_path}: judge at least one pair first")
-    return session.model
 
 
 def _unique_best(history, scores: np.ndarray, k: int) -> list[int]:

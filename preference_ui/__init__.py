@@ -7,28 +7,36 @@ train their personal reward model (RankNet), which the environments and agents a
 
 * :class:`~preference_ui.core.ElicitationSession` -- the loop both interfaces share, with durable,
   resumable sessions;
+* :class:`~preference_ui.judge.SearchJudge` -- a person as the judge of a running search
+  (``agents.personalization.Personalization(judge)``): the interfaces show the pairs the search asks
+  about, round by round, and a restarted search replays the answers already given;
 * :func:`preference_ui.web.create_app` -- the web page (Flask; needs the ``ui`` extra);
 * :class:`preference_ui.tui.ElicitationApp` -- the terminal UI (Textual; needs the ``ui`` extra).
 
-Start either with ``python scripts/elicit.py`` (add ``--tui`` for the terminal).
+Start either with ``python scripts/elicit.py`` (add ``--tui`` for the terminal), or judge a search's own
+candidates with ``python scripts/search.py --human``.
 """
 
 from __future__ import annotations
 
-from preference_ui.core import ElicitationSession, Pair
+from preference_ui.core import ElicitationSession, Pair, Round
 from preference_ui.errors import (
     ElicitationError,
     InvalidRequestError,
+    JudgingStoppedError,
     NotFittedError,
     NothingToUndoError,
     SessionMismatchError,
     StalePairError,
     UnknownPairError,
 )
+from preference_ui.judge import SearchJudge
 
 __all__ = [
     "ElicitationSession",
     "Pair",
+    "Round",
+    "SearchJudge",
     "ElicitationError",
     "InvalidRequestError",
     "UnknownPairError",
@@ -36,4 +44,5 @@ __all__ = [
     "NothingToUndoError",
     "NotFittedError",
     "SessionMismatchError",
+    "JudgingStoppedError",
 ]

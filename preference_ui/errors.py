@@ -16,6 +16,7 @@ __all__ = [
     "NothingToUndoError",
     "NotFittedError",
     "SessionMismatchError",
+    "JudgingStoppedError",
 ]
 
 
@@ -59,3 +60,16 @@ class SessionMismatchError(ElicitationError):
     """A session file was resumed with a different space, dataset, budget or device than it was made with."""
 
     status = 409
+
+
+class JudgingStoppedError(ElicitationError):
+    """The person stopped judging (closed the terminal UI, stopped the server) while a search
+    waited for the answers of a round; the judgments made so far are in the session file, and a
+    search restarted with the same seed and session replays them."""
+
+    status = 409
+
+    @classmethod
+    def of_session(cls, reason: str, path: object) -> JudgingStoppedError:
+        """The error for a session at ``path`` stopped for ``reason``, saying how to resume."""
+        return cls(f"{reason}; the judgments so far are saved in {path}, and a search restarted with the same seed and session replays them")

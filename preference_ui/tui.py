@@ -3,11 +3,17 @@
 Keys: ``a`` prefer A, ``b`` prefer B, ``t`` tie, ``s`` skip, ``u`` undo, ``f`` fit the reward
 model, ``e`` export the judgments and the model, ``q`` quit. Everything is done by the shared
 :class:`~preference_ui.core.ElicitationSession`; this module only draws its state.
+
+With a search (:meth:`ElicitationApp.run_search`, which :meth:`preference_ui.SearchJudge.serve`
+uses), the search runs in a thread beside the app, the app shows each round of pairs the search asks
+about as it comes, and it closes when the search ends; quitting it first stops the search.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +95,11 @@ class ElicitationApp(App):
     Args:
         session: the elicitation session to draw and act on.
         export_dir: where ``e`` writes the judgments and the model (default: beside the session file).
+        search: a search to run in a thread while the app is up (see :meth:`run_search`); the app
+            closes when it ends.
+
+    Attributes:
+        search_outcome: once the search has ended, ``(True, its result)`` or ``(False, its exception)``.
     """
 
     TITLE = "Which network do you prefer?"
@@ -113,11 +124,49 @@ class ElicitationApp(App):
         Binding("q", "quit", "quit"),
     ]
 
-    def __init__(self, session: ElicitationSession, export_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, session: ElicitationSession, export_dir: str | Path | None = None, search: Callable[[], Any] | None = None
+    ) -> None:
         super().__init__()
         self.session = session
         self.export_dir = Path(export_dir) if export_dir else session.path.with_name(session.path.stem + "-export")
         self.busy = False
+        self.search = search
+        self.search_outcome: tuple[bool, Any] | None = None
+        self._search_thread: threading.Thread | None = None
+        self._drawn = -1
+
+    def run_search(self, search: Callable[[], Any]) -> Any:
+        """Run the app with ``search`` in a thread beside it; return the search's result.
+
+        The app shows the rounds of pairs the search asks about and closes when the search ends.
+        Quitting it earlier stops the session's rounds, so a search waiting for answers raises
+        :class:`~preference_ui.errors.JudgingStoppedError`, which this re-raises (as it does any
+        error of the search).
+        """
+        self.search = search
+        self.run()
+        return self.finish_search()
+
+    def finish_search(self) -> Any:
+        """After the app has closed: stop a search still waiting for answers, wait for it to end, and
+        return its result (or raise its error)."""
+        thread = self._search_thread
+        if thread is None:
+            raise RuntimeError("no search was started: pass search= or call run_search")
+        if thread.is_alive():
+            self.session.stop("the terminal UI was closed")
+            thread.join()
+        ok, value = self.search_outcome
+        if not ok:
+            raise value
+        return value
+
+    def _run_search(self) -> None:
+        try:
+            self.search_outcome = (True, self.search())
+        except BaseException as exc:  # handed to the main thread by finish_search
+            self.search_outcome = (False, exc)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -135,11 +184,24 @@ class ElicitationApp(App):
 
     def on_mount(self) -> None:
         self.refresh_view(self.session.state())
+        if self.session.for_search or self.search is not None:  # the search acts from its own thread
+            self.set_interval(0.2, self._follow_the_search)
+        if self.search is not None:
+            self._search_thread = threading.Thread(target=self._run_search, name="search", daemon=True)
+            self._search_thread.start()
+
+    def _follow_the_search(self) -> None:
+        """Close once the search has ended; else redraw when it changed the session (a new round)."""
+        if self.search_outcome is not None:
+            self.exit()
+        elif not self.busy and self.session.revision != self._drawn:
+            self.refresh_view(self.session.state())
 
     # --- drawing -----------------------------------------------------------------------------------
     def refresh_view(self, state: dict[str, Any]) -> None:
         """Draw ``state`` (the session's :meth:`~ElicitationSession.state`)."""
         self.state = state
+        self._drawn = state["revision"]
         c = state["context"]
         device = f" · latency on {c['device']}" if c["device"] else ""
         self.query_one("#context", Static).update(
@@ -148,13 +210,20 @@ class ElicitationApp(App):
         )
         p = state["progress"]
         skipped = f" · {p['skipped']} skipped" if p["skipped"] else ""
-        self.query_one("#progress-text", Static).update(f"{p['judged']} of {p['target']} judged{skipped}")
+        search = state.get("search")
+        round_ = f"round {search['round']} · " if search and search["round"] else ""
+        self.query_one("#progress-text", Static).update(f"{round_}{p['judged']} of {p['target']} judged{skipped}")
         self.query_one("#progress", ProgressBar).update(total=max(p["target"], 1), progress=min(p["judged"], p["target"]))
         pair = state["pair"]
         card_a, card_b = self.query_one("#card-a", Static), self.query_one("#card-b", Static)
         if pair is None:
-            card_a.update(Panel(Text("No pair left to judge: press f to fit the reward model, or u to undo.", style="bold"),
-                                border_style="grey50"))
+            if search and search["stopped"]:
+                note = f"The search has stopped asking ({search['stopped']}); every answer is saved."
+            elif search:
+                note = "Waiting for the search: the pairs it asks about next appear here by themselves."
+            else:
+                note = "No pair left to judge: press f to fit the reward model, or u to undo."
+            card_a.update(Panel(Text(note, style="bold"), border_style="grey50"))
             card_b.update("")
         else:
             card_a.update(architecture_panel("a", pair["a"]))

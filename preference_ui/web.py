@@ -26,6 +26,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -35,8 +36,9 @@ from werkzeug.exceptions import HTTPException
 
 from preference_ui.core import ElicitationSession
 from preference_ui.errors import ElicitationError, InvalidRequestError
+from reward_models.preferences import OUTCOMES
 
-__all__ = ["create_app", "LOOPBACK_HOSTS", "TOKEN_HEADER", "TOKEN_COOKIE"]
+__all__ = ["create_app", "start_server", "RunningServer", "LOOPBACK_HOSTS", "TOKEN_HEADER", "TOKEN_COOKIE"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,6 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 TOKEN_HEADER = "X-Elicit-Token"
 TOKEN_COOKIE = "elicit_token"
 MAX_BODY_BYTES = 4096
-OUTCOMES = ("a", "b", "tie")
 
 
 def create_app(session: ElicitationSession, *, token: str | None = None, bind_host: str = "127.0.0.1") -> Flask:
@@ -148,6 +149,46 @@ def create_app(session: ElicitationSession, *, token: str | None = None, bind_ho
         return send_file(path, as_attachment=True, download_name=session.export_name("model"), max_age=0)
 
     return app
+
+
+class RunningServer:
+    """The page, served by werkzeug in a background thread (see :func:`start_server`).
+
+    Attributes:
+        url: the address to open (with ``?token=`` when a token is required).
+    """
+
+    def __init__(self, server: Any, url: str) -> None:
+        self._server = server
+        self.url = url
+        self._thread = threading.Thread(target=server.serve_forever, name="preference-page", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def start_server(session: ElicitationSession, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> RunningServer:
+    """Serve :func:`create_app` of ``session`` on ``host:port`` (``port=0``: a free one) in a thread.
+
+    Raises:
+        InvalidRequestError: ``host`` is not a loopback address and no ``token`` is given.
+    """
+    from werkzeug.serving import make_server
+
+    if host not in LOOPBACK_HOSTS and not token:
+        raise InvalidRequestError(f"serving on {host!r} makes the page reachable from other machines: pass a token")
+    server = make_server(host, port, create_app(session, token=token, bind_host=host), threaded=True)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{server.server_port}/" + (f"?token={token}" if token else "")
+    return RunningServer(server, url)
 
 
 def _json_body(required: Mapping[str, type] | None = None, optional: Mapping[str, type] | None = None) -> dict[str, Any]:

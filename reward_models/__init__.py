@@ -6,15 +6,17 @@ The paper's framework as small swappable parts:
   reward-model protocol live in :mod:`natsbench_gym.rewards`), user-built ones and MONAS's reward;
 * :mod:`reward_models.preferences` -- comparison records and their append-only JSON Lines store;
 * :mod:`reward_models.selection` -- the *Evaluation Generator*: random (Alg. 2) and active pair selection;
-* :mod:`reward_models.users` -- synthetic users (any metric, optional noise) standing in for a person;
-* :mod:`reward_models.ranknet` -- the *Preference Executor*: RankNet, a learned reward model;
+* :mod:`reward_models.human_preference` -- the *Human Preference* component: the :class:`Judge`
+  protocol and synthetic users (any metric, optional noise, :data:`EXTRA_USERS`) standing in for a person;
+* :mod:`reward_models.ranknet` -- the *Preference Executor*: RankNet, a learned reward model, in
+  parts (network, :class:`PreferenceLoss`, a swappable :class:`RankNetTrainer`, the prior step);
 * :mod:`reward_models.features` -- which metrics a learned model reads and how they are normalised;
 * :mod:`reward_models.posterior` -- a Bayesian posterior over the metric family (selective,
   weighted, constraint metrics), RankNet's default prior (numpy only);
 * :mod:`reward_models.bradley_terry` -- ``P(a preferred) = sigmoid(s_a - s_b)``, in one function.
 
-Importing this package does not import torch; :class:`RankNetRewardModel` (and the rest of
-:mod:`reward_models.ranknet`) load it on first use.
+Importing this package does not import torch; :class:`RankNetRewardModel`, :class:`RankNetTrainer`,
+:class:`PreferenceLoss` (and the rest of :mod:`reward_models.ranknet`) load it on first use.
 
 Example:
     >>> import numpy as np  # doctest: +SKIP
@@ -45,13 +47,20 @@ from reward_models.fixed import (
     loss_many,
     weighted_sum,
 )
+from reward_models.human_preference import (
+    EXTRA_USERS,
+    Judge,
+    NoiseModel,
+    SyntheticUser,
+    UtilityUser,
+    make_synthetic_preference,
+)
 from reward_models.posterior import MetricFamilyConfig, MetricFamilyPosterior
 from reward_models.preferences import ArchRef, Comparison, LoadReport, Outcome, PreferenceDataset
 from reward_models.selection import ActivePairSelector, PairBatch, PairSelector, RandomPairSelector, make_selector
-from reward_models.users import NoiseModel, SyntheticUser
 
 if TYPE_CHECKING:
-    from reward_models.ranknet import RankNetConfig, RankNetRewardModel
+    from reward_models.ranknet import PreferenceLoss, RankNetConfig, RankNetRewardModel, RankNetTrainer
 
 __all__ = [
     "preference_probability",
@@ -78,10 +87,16 @@ __all__ = [
     "RandomPairSelector",
     "ActivePairSelector",
     "make_selector",
+    "Judge",
     "NoiseModel",
     "SyntheticUser",
+    "UtilityUser",
+    "EXTRA_USERS",
+    "make_synthetic_preference",
     "RankNetConfig",
     "RankNetRewardModel",
+    "RankNetTrainer",
+    "PreferenceLoss",
     "MetricFamilyConfig",
     "MetricFamilyPosterior",
     "PreferenceDataError",
@@ -90,7 +105,7 @@ __all__ = [
     "ModelFileError",
 ]
 
-_LAZY = {"RankNetConfig", "RankNetRewardModel"}
+_LAZY = {"RankNetConfig", "RankNetRewardModel", "RankNetTrainer", "PreferenceLoss"}
 
 
 def __getattr__(name: str) -> Any:

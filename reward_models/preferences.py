@@ -53,7 +53,7 @@ from reward_models.errors import PreferenceDataError
 if TYPE_CHECKING:
     from natsbench_gym.benchmarks.base import ArchLike, Benchmark
 
-__all__ = ["Outcome", "ArchRef", "Comparison", "LoadReport", "PreferenceDataset", "pair_key", "FORMAT_VERSION"]
+__all__ = ["Outcome", "OUTCOMES", "ArchRef", "Comparison", "LoadReport", "PreferenceDataset", "pair_key", "FORMAT_VERSION"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,10 @@ class Outcome(enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+#: The outcomes as their record values (``"a"``, ``"b"``, ``"tie"``), as interfaces send them.
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 
 
 @dataclass(frozen=True)

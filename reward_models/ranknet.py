@@ -44,7 +44,18 @@ the user pursues:
    on every metric of the paper (docs/table1.md, which also shows its limits on preferences outside
    the family); ``prior=None`` is the plain RankNet of the paper.
 
-Training is full-batch Adam; it stops when the training loss stops improving, or -- from 250
+## Parts
+
+:meth:`RankNetRewardModel.fit` runs four parts, each usable and tested on its own (as imitation
+splits preference model, loss and trainer): :meth:`JudgedPairs.build` checks the judgments and turns
+them into features; :func:`fit_prior` fits the metric-family posterior and :meth:`PriorFit.explains`
+is the acceptance rule; otherwise a :class:`RankNetModule` (the network) is trained by a
+:class:`RankNetTrainer` on the :class:`PreferenceLoss` (Bradley-Terry cross-entropy through the one
+:func:`~reward_models.bradley_terry.preference_probability`). The trainer is swappable:
+``RankNetRewardModel(trainer=...)`` takes any object with ``train(module, inputs, a, b, targets,
+seed) -> TrainingReport``.
+
+Training (:class:`RankNetTrainer`) is full-batch Adam; it stops when the training loss stops improving, or -- from 250
 judgments on, when a held-out fifth holds at least ``min_validation_pairs`` (50) pairs -- when the
 loss on that held-out fifth does. Below that a held-out split costs more than it saves: in the
 Table I setting, holding out 20 of 100 pairs lowered the constraint metrics' top-10 precision from
@@ -68,7 +79,7 @@ import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -85,7 +96,19 @@ from reward_models.features import DEFAULT_FEATURES, REPRESENTATIONS, FeatureNor
 from reward_models.posterior import MetricFamilyConfig, MetricFamilyPosterior
 from reward_models.preferences import Comparison, PreferenceDataset
 
-__all__ = ["RankNetConfig", "RankNetModule", "FeatureNormaliser", "RankNetRewardModel", "DEFAULT_FEATURES"]
+__all__ = [
+    "RankNetConfig",
+    "RankNetModule",
+    "PreferenceLoss",
+    "RankNetTrainer",
+    "TrainingReport",
+    "JudgedPairs",
+    "PriorFit",
+    "fit_prior",
+    "FeatureNormaliser",
+    "RankNetRewardModel",
+    "DEFAULT_FEATURES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +133,8 @@ class RankNetConfig:
         weight_decay: L2 penalty (Adam's) of the linear skip weights.
         hidden_weight_decay: L2 penalty of the hidden layer (``None``: ``weight_decay``); larger
             values make the network stay closer to a weighted sum until the judgments need more.
-        learning_rate: Adam step size.
+        learning_rate: Adam step size (this and the fields down to ``min_validation_pairs``, and
+            ``bootstrap``, configure the default :class:`RankNetTrainer`).
         max_epochs: full-batch steps at most.
         patience: epochs without improvement before stopping.
         tolerance: smallest loss decrease that counts as an improvement.
@@ -156,19 +180,13 @@ class RankNetConfig:
                 parse_feature(f)
         if self.representation not in _REPRESENTATIONS:
             raise UnknownNameError("feature representation", self.representation, _REPRESENTATIONS)
-        for name, low in (("hidden", 0), ("ensemble", 1), ("max_epochs", 1), ("patience", 1), ("min_validation_pairs", 1), ("rank_grid", 2)):
+        for name, low in (("hidden", 0), ("ensemble", 1), ("rank_grid", 2)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if self.hidden_weight_decay is None:
             object.__setattr__(self, "hidden_weight_decay", self.weight_decay)
-        for name in ("weight_decay", "hidden_weight_decay", "tolerance"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
-                raise ValueError(f"{name} must be finite and >= 0, got {getattr(self, name)!r}")
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+        _check_training_settings(self)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
         if self.prior is not None and self.prior not in _PRIORS:
@@ -217,34 +235,307 @@ class RankNetModule(nn.Module):
             out = out + torch.einsum("mnh,mh->mn", h, self._w(self.w_out))
         return out
 
+    def parameter_groups(self, weight_decay: float, hidden_weight_decay: float) -> list[dict[str, Any]]:
+        """Optimiser parameter groups: the linear skip weights, and the hidden layer (if any), each
+        with its own L2 penalty."""
+        groups = [{"params": [self.skip], "weight_decay": weight_decay}]
+        hidden = [p for name, p in self.named_parameters() if name != "skip"]
+        if hidden:
+            groups.append({"params": hidden, "weight_decay": hidden_weight_decay})
+        return groups
+
+
+# --- the loss ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PreferenceLoss:
+    """Bradley-Terry cross-entropy of judged pairs, the loss RankNet is trained with.
+
+    ``P(a preferred) = preference_probability(s_a, s_b)`` (the one function of
+    :mod:`reward_models.bradley_terry`), compared with the target (1, 0, or 0.5 for a tie) by binary
+    cross-entropy, optionally weighted per member and pair (bootstrap weights), averaged over the
+    pairs and summed over the members (they are independent, so each member's gradient is its own).
+    """
+
+    def __call__(
+        self, scores: torch.Tensor, a: torch.Tensor, b: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The loss of member scores ``(members, n)`` on pairs ``(a[i], b[i])`` (positions into the
+        scores) with targets ``(members, pairs)`` (or ``(pairs,)``, broadcast)."""
+        p = preference_probability(scores[:, a], scores[:, b])
+        loss = nn.functional.binary_cross_entropy(p, targets.expand_as(p), reduction="none")
+        if weights is not None:
+            loss = loss * weights
+        return loss.mean(dim=1).sum()
+
+
+# --- the trainer ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainingReport:
+    """How a :class:`RankNetTrainer` run went.
+
+    Attributes:
+        epochs: full-batch steps taken.
+        best_epoch: the step whose weights were kept (the lowest monitored loss).
+        best_loss: that loss, per member.
+        monitored: ``"validation"`` (a held-out share of the pairs) or ``"training"``.
+        validation_pairs: pairs held out (0 when the training loss is monitored).
+        history: the monitored loss after every step.
+    """
+
+    epochs: int
+    best_epoch: int
+    best_loss: float
+    monitored: str
+    validation_pairs: int
+    history: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class RankNetTrainer:
+    """Full-batch Adam with early stopping: RankNet's default trainer.
+
+    A trainer is anything with ``train(module, inputs, a, b, targets, seed) -> TrainingReport``;
+    pass another one as ``RankNetRewardModel(trainer=...)``. The default is built from the model's
+    :class:`RankNetConfig` (:meth:`from_config`), so the config's training fields only apply to it.
+
+    Every step uses all training pairs. It stops when the monitored loss has not improved by more
+    than ``tolerance`` for ``patience`` steps, and keeps the weights of the best step. (The training
+    loss of a step is the one its gradient came from, i.e. of the weights before the step's update;
+    the weights kept are those after it. The held-out loss is measured after the update.) The loss on a
+    held-out ``validation_fraction`` of the pairs is monitored once that holds at least
+    ``min_validation_pairs`` pairs, the training loss before.
+
+    Attributes:
+        learning_rate: Adam step size.
+        weight_decay: L2 penalty of the linear skip weights.
+        hidden_weight_decay: L2 penalty of the hidden layer (``None``: ``weight_decay``).
+        max_epochs: steps at most.
+        patience: steps without improvement before stopping.
+        tolerance: smallest loss decrease that counts as an improvement.
+        validation_fraction: share of pairs held out, when that is done.
+        min_validation_pairs: hold out only when at least this many pairs would be held out.
+        bootstrap: with several members, weight each member's pairs by a Poisson(1) bootstrap.
+        loss: the loss (default :class:`PreferenceLoss`).
+    """
+
+    learning_rate: float = 0.02
+    weight_decay: float = 1e-3
+    hidden_weight_decay: float | None = None
+    max_epochs: int = 1000
+    patience: int = 50
+    tolerance: float = 1e-4
+    validation_fraction: float = 0.2
+    min_validation_pairs: int = 50
+    bootstrap: bool = False
+    loss: PreferenceLoss = field(default_factory=PreferenceLoss)
+
+    def __post_init__(self) -> None:
+        if self.hidden_weight_decay is None:
+            object.__setattr__(self, "hidden_weight_decay", self.weight_decay)
+        _check_training_settings(self)
+
+    @classmethod
+    def from_config(cls, config: RankNetConfig) -> RankNetTrainer:
+        """The trainer with the training fields of ``config``."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls) if f.name != "loss"})
+
+    def split(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(training, validation)`` positions of ``n`` pairs (validation empty when too few)."""
+        n_val = int(round(self.validation_fraction * n))
+        use_val = n_val >= self.min_validation_pairs and n - n_val >= 1
+        perm = rng.permutation(n)
+        return (perm[n_val:], perm[:n_val]) if use_val else (perm, perm[:0])
+
+    def train(self, module: RankNetModule, inputs: np.ndarray, a: np.ndarray, b: np.ndarray, targets: np.ndarray, seed: int) -> TrainingReport:
+        """Train ``module`` in place on pairs ``(a[i], b[i])`` of rows of ``inputs`` with targets
+        ``P(a preferred)``; leave it in eval mode with the best step's weights.
+
+        The validation split and the bootstrap weights are drawn from ``seed`` alone.
+        """
+        rng = np.random.default_rng(seed)
+        members = module.members
+        train, val = self.split(a.size, rng)
+        use_val = val.size > 0
+        weights = np.ones((members, train.size))
+        if self.bootstrap and members > 1:
+            weights = rng.poisson(1.0, size=(members, train.size)).astype(np.float64)
+        xt = torch.from_numpy(inputs)
+        ta, tb = torch.from_numpy(a[train]), torch.from_numpy(b[train])
+        ty = torch.from_numpy(targets[train]).expand(members, -1)
+        tw = torch.from_numpy(weights)
+        va, vb, vy = torch.from_numpy(a[val]), torch.from_numpy(b[val]), torch.from_numpy(targets[val]).expand(members, -1)
+        opt = torch.optim.Adam(module.parameter_groups(self.weight_decay, self.hidden_weight_decay), lr=self.learning_rate)
+
+        best_loss, best_state, best_epoch, history = math.inf, None, 0, []
+        epoch = 0
+        for epoch in range(1, self.max_epochs + 1):
+            opt.zero_grad()
+            loss = self.loss(module(xt), ta, tb, ty, tw)
+            loss.backward()
+            opt.step()
+            if use_val:
+                with torch.no_grad():
+                    monitored = float(self.loss(module(xt), va, vb, vy, None)) / members
+            else:
+                monitored = float(loss.detach()) / members
+            history.append(monitored)
+            if monitored < best_loss - self.tolerance:
+                best_loss, best_epoch = monitored, epoch
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            elif epoch - best_epoch >= self.patience:
+                break
+        if best_state is not None:
+            module.load_state_dict(best_state)
+        module.eval()
+        return TrainingReport(int(epoch), int(best_epoch), float(best_loss), "validation" if use_val else "training", int(val.size), tuple(history))
+
+
+def _check_training_settings(settings: Any) -> None:
+    """Validate the training fields ``settings`` (a :class:`RankNetConfig` or :class:`RankNetTrainer`) has."""
+    for name, low in (("max_epochs", 1), ("patience", 1), ("min_validation_pairs", 1)):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    for name in ("weight_decay", "hidden_weight_decay", "tolerance"):
+        if not (math.isfinite(getattr(settings, name)) and getattr(settings, name) >= 0):
+            raise ValueError(f"{name} must be finite and >= 0, got {getattr(settings, name)!r}")
+    if not (math.isfinite(settings.learning_rate) and settings.learning_rate > 0):
+        raise ValueError(f"learning_rate must be > 0, got {settings.learning_rate!r}")
+    if not 0 < settings.validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {settings.validation_fraction!r}")
+
+
+# --- the judgments as features, and the prior ------------------------------------------------------
+@dataclass(frozen=True)
+class JudgedPairs:
+    """Judgments in feature space: what the prior and the trainer fit.
+
+    Attributes:
+        archs: the distinct judged architectures (official indices, sorted).
+        values: their raw metric values ``{Metric: array}`` (the features' metrics).
+        normaliser: turns metric values into the model's features.
+        features: ``normaliser``'s features of ``archs``, ``(len(archs), num_inputs)``.
+        a, b: positions in ``archs`` of each pair's first and second architecture.
+        targets: ``P(a preferred)`` of each pair (1, 0, 0.5 for a tie, or any in [0, 1]).
+    """
+
+    archs: np.ndarray
+    values: Mapping[Metric, np.ndarray]
+    normaliser: FeatureNormaliser
+    features: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    targets: np.ndarray
+
+    @classmethod
+    def build(
+        cls, a: np.ndarray, b: np.ndarray, targets: np.ndarray, context: ScoringContext, config: RankNetConfig
+    ) -> JudgedPairs:
+        """Check index arrays and targets and compute the features ``config`` asks for from ``context``.
+
+        Raises:
+            PreferenceDataError: arrays of different lengths, empty, or targets outside [0, 1].
+            MissingMetricError: a feature is missing (from the context, or for a judged architecture).
+        """
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        y = np.asarray(targets, dtype=np.float64)
+        if not (a.shape == b.shape == y.shape and a.ndim == 1 and a.size):
+            raise PreferenceDataError(f"expected equal-length 1-D index and target arrays, got shapes {a.shape}, {b.shape}, {y.shape}")
+        if np.any((y < 0) | (y > 1)) or np.any(np.isnan(y)):
+            raise PreferenceDataError("targets must be probabilities in [0, 1] (1: a preferred, 0: b, 0.5: tie)")
+        metrics = resolve_features(config.features, context)
+        normaliser = FeatureNormaliser.from_context(metrics, context, config.representation, config.rank_grid)
+        archs, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+        values = context.query(archs, list(metrics))
+        x = normaliser.transform(values)
+        if np.isnan(x).any():
+            bad = int(archs[np.isnan(x).any(axis=1)][0])
+            raise MissingMetricError(f"architecture {bad} lacks a value of one of the RankNet features {[m.value for m in metrics]}")
+        return cls(archs, values, normaliser, x, inverse[: a.size], inverse[a.size :], y)
+
+    def __len__(self) -> int:
+        return int(self.a.size)
+
+
+@dataclass(frozen=True)
+class PriorFit:
+    """The metric-family posterior fitted to judgments, and how well it explains them.
+
+    Attributes:
+        posterior: the fitted :class:`~reward_models.posterior.MetricFamilyPosterior`.
+        utility: its credible-set mean utility of each judged architecture (``JudgedPairs.archs``).
+        agreement: share of the decided (non-tie) judgments that ``utility`` orders as judged (1.0
+            when every judgment is a tie).
+    """
+
+    posterior: MetricFamilyPosterior
+    utility: np.ndarray
+    agreement: float
+
+    def explains(self, tolerance: float) -> bool:
+        """The acceptance rule: the prior *is* the model when it orders at least ``1 - tolerance`` of
+        the decided judgments as judged."""
+        return self.agreement >= 1.0 - tolerance - 1e-12
+
+
+def fit_prior(pairs: JudgedPairs, context: ScoringContext, rank_grid: int, seed: int) -> PriorFit:
+    """Fit the metric-family posterior (RankNet's prior) to ``pairs`` and measure its agreement.
+
+    The posterior reads both normalisations of the features (min-max utility and rank); when the
+    model's own features are in another representation, they are computed again in that one.
+    """
+    both = pairs.normaliser
+    xb = pairs.features
+    if both.representation != "both":
+        both = FeatureNormaliser.from_context(both.metrics, context, "both", rank_grid)
+        xb = both.transform(pairs.values)
+    ia, ib, y = pairs.a, pairs.b, pairs.targets
+    posterior = MetricFamilyPosterior(seed=seed).fit_features(xb[ia], xb[ib], y, both)
+    utility = posterior.mean_utility(xb)
+    decided = y != 0.5
+    agree = float(np.mean(np.sign(utility[ia] - utility[ib])[decided] == np.sign(y[decided] - 0.5))) if decided.any() else 1.0
+    return PriorFit(posterior, utility, agree)
+
 
 # --- the reward model -----------------------------------------------------------------------------
 class RankNetRewardModel:
     """A reward model learned from pairwise judgments (the paper's Preference Executor).
 
+    Fitting runs four parts, each usable alone: the judgments become features
+    (:meth:`JudgedPairs.build`); the metric-family prior is fitted and accepted or not
+    (:func:`fit_prior`, :meth:`PriorFit.explains`); otherwise the network (:class:`RankNetModule`) is
+    trained on them by the trainer (:class:`RankNetTrainer`, minimising :class:`PreferenceLoss`).
+
     Args:
         config: hyperparameters; keyword arguments override its fields
             (``RankNetRewardModel(ensemble=5, seed=3)``).
+        trainer: trains the network (default: :meth:`RankNetTrainer.from_config` of the config; a
+            trainer given here makes the config's training fields moot). It is not saved with the
+            model: a loaded model is fitted already.
 
     Attributes:
         name: ``"ranknet"`` (shown by environments).
         is_fitted: whether :meth:`fit` or :meth:`load` has run.
         metadata: what the model was fitted on and how (comparisons, judges, context, epochs...).
+        training: the trainer's :class:`TrainingReport` of the last fit (``None`` in mode ``"prior"``
+            and after :meth:`load`).
     """
 
     name = "ranknet"
     #: Reward-model protocol: a refit changes the scores, so consumers ask afresh, never precompute.
     precomputable = False
 
-    def __init__(self, config: RankNetConfig | None = None, **overrides: Any) -> None:
+    def __init__(self, config: RankNetConfig | None = None, *, trainer: Any | None = None, **overrides: Any) -> None:
         config = config or RankNetConfig()
         if overrides:
             config = RankNetConfig(**{**asdict(config), **overrides})
         self.config = config
+        self.trainer = trainer if trainer is not None else RankNetTrainer.from_config(config)
         self.module: RankNetModule | None = None
         self.normaliser: FeatureNormaliser | None = None
         self.posterior: MetricFamilyPosterior | None = None
         self.metadata: dict[str, Any] = {}
+        self.training: TrainingReport | None = None
 
     @property
     def is_fitted(self) -> bool:
@@ -288,94 +579,27 @@ class RankNetRewardModel:
         """:meth:`fit` from index arrays and targets ``P(a preferred)`` in {0, 0.5, 1} (or any in [0, 1])."""
         start = time.perf_counter()
         cfg = self.config
-        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-        y = np.asarray(targets, dtype=np.float64)
-        if not (a.shape == b.shape == y.shape and a.ndim == 1 and a.size):
-            raise PreferenceDataError(f"expected equal-length 1-D index and target arrays, got shapes {a.shape}, {b.shape}, {y.shape}")
-        if np.any((y < 0) | (y > 1)) or np.any(np.isnan(y)):
-            raise PreferenceDataError("targets must be probabilities in [0, 1] (1: a preferred, 0: b, 0.5: tie)")
-        metrics = resolve_features(cfg.features, context)
-        normaliser = FeatureNormaliser.from_context(metrics, context, cfg.representation, cfg.rank_grid)
-        archs, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
-        x = normaliser.transform(context.query(archs, list(metrics)))
-        if np.isnan(x).any():
-            bad = int(archs[np.isnan(x).any(axis=1)][0])
-            raise MissingMetricError(f"architecture {bad} lacks a value of one of the RankNet features {[m.value for m in metrics]}")
-        ia, ib = inverse[: a.size], inverse[a.size :]
-
-        posterior, agree = None, None
+        pairs = JudgedPairs.build(a, b, targets, context, cfg)
+        inputs, prior = pairs.features, None
         if cfg.prior is not None:
-            both = normaliser if cfg.representation == "both" else FeatureNormaliser.from_context(metrics, context, "both", cfg.rank_grid)
-            xb = x if both is normaliser else both.transform(context.query(archs, list(metrics)))
-            posterior = MetricFamilyPosterior(seed=cfg.seed).fit_features(xb[ia], xb[ib], y, both)
-            prior_u = posterior.mean_utility(xb)
-            decided = y != 0.5
-            agree = float(np.mean(np.sign(prior_u[ia] - prior_u[ib])[decided] == np.sign(y[decided] - 0.5))) if decided.any() else 1.0
-            if agree >= 1.0 - cfg.prior_tolerance - 1e-12:
-                self.module, self.normaliser, self.posterior = None, normaliser, posterior
-                self.metadata = self._metadata(context, judges, n=a.size, start=start, prior_agreement=agree)
-                logger.debug("RankNet: the metric-family prior explains %d comparisons (%.0f%% ordered); network not trained", a.size, 100 * agree)
+            prior = fit_prior(pairs, context, cfg.rank_grid, cfg.seed)
+            if prior.explains(cfg.prior_tolerance):
+                self.module, self.normaliser, self.posterior, self.training = None, pairs.normaliser, prior.posterior, None
+                self.metadata = self._metadata(context, judges, n=len(pairs), start=start, prior_agreement=prior.agreement)
+                logger.debug("RankNet: the metric-family prior explains %d comparisons (%.0f%% ordered); network not trained", len(pairs), 100 * prior.agreement)
                 return self
-            x = np.concatenate([x, prior_u[:, None]], axis=1)
+            inputs = np.concatenate([inputs, prior.utility[:, None]], axis=1)
 
-        rng = np.random.default_rng(cfg.seed)
-        n = a.size
-        n_val = int(round(cfg.validation_fraction * n))
-        use_val = n_val >= cfg.min_validation_pairs and n - n_val >= 1
-        perm = rng.permutation(n)
-        train, val = (perm[n_val:], perm[:n_val]) if use_val else (perm, perm[:0])
-        weights = np.ones((cfg.ensemble, train.size))
-        if cfg.bootstrap and cfg.ensemble > 1:
-            weights = rng.poisson(1.0, size=(cfg.ensemble, train.size)).astype(np.float64)
-
-        gen = torch.Generator().manual_seed(cfg.seed)
-        module = RankNetModule(x.shape[1], cfg.hidden, cfg.ensemble, cfg.monotone, gen)
-        xt = torch.from_numpy(x)
-        ta, tb = torch.from_numpy(ia[train]), torch.from_numpy(ib[train])
-        ty = torch.from_numpy(y[train]).expand(cfg.ensemble, -1)
-        tw = torch.from_numpy(weights)
-        va, vb, vy = torch.from_numpy(ia[val]), torch.from_numpy(ib[val]), torch.from_numpy(y[val]).expand(cfg.ensemble, -1)
-        hidden = [p for name, p in module.named_parameters() if name != "skip"]
-        groups = [{"params": [module.skip], "weight_decay": cfg.weight_decay}]
-        if hidden:
-            groups.append({"params": hidden, "weight_decay": cfg.hidden_weight_decay})
-        opt = torch.optim.Adam(groups, lr=cfg.learning_rate)
-
-        def pair_loss(s: torch.Tensor, ia_: torch.Tensor, ib_: torch.Tensor, y_: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-            p = preference_probability(s[:, ia_], s[:, ib_])
-            loss = nn.functional.binary_cross_entropy(p, y_, reduction="none")
-            if w is not None:
-                loss = loss * w
-            return loss.mean(dim=1).sum()  # members are independent: sum their mean losses
-
-        best_loss, best_state, best_epoch, history = math.inf, None, 0, []
-        epoch = 0
-        for epoch in range(1, cfg.max_epochs + 1):
-            opt.zero_grad()
-            loss = pair_loss(module(xt), ta, tb, ty, tw)
-            loss.backward()
-            opt.step()
-            if use_val:
-                with torch.no_grad():
-                    monitored = float(pair_loss(module(xt), va, vb, vy, None)) / cfg.ensemble
-            else:
-                monitored = float(loss.detach()) / cfg.ensemble
-            history.append(monitored)
-            if monitored < best_loss - cfg.tolerance:
-                best_loss, best_epoch = monitored, epoch
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            elif epoch - best_epoch >= cfg.patience:
-                break
-        if best_state is not None:
-            module.load_state_dict(best_state)
-        module.eval()
-        self.module, self.normaliser, self.posterior = module, normaliser, posterior
+        module = RankNetModule(inputs.shape[1], cfg.hidden, cfg.ensemble, cfg.monotone, torch.Generator().manual_seed(cfg.seed))
+        report = self.trainer.train(module, inputs, pairs.a, pairs.b, pairs.targets, cfg.seed)
+        self.module, self.normaliser, self.training = module, pairs.normaliser, report
+        self.posterior = None if prior is None else prior.posterior
         self.metadata = self._metadata(
-            context, judges, n=n, start=start, validation_pairs=int(val.size), epochs=int(epoch), best_epoch=int(best_epoch),
-            monitored_loss="validation" if use_val else "training", best_loss=float(best_loss), prior_agreement=agree,
+            context, judges, n=len(pairs), start=start, validation_pairs=report.validation_pairs, epochs=report.epochs,
+            best_epoch=report.best_epoch, monitored_loss=report.monitored, best_loss=report.best_loss,
+            prior_agreement=None if prior is None else prior.agreement,
         )
-        self._history = history
-        logger.debug("RankNet fitted on %d comparisons in %d epochs (best %d, %s loss %.4f)", n, epoch, best_epoch, self.metadata["monitored_loss"], best_loss)
+        logger.debug("RankNet fitted on %d comparisons in %d epochs (best %d, %s loss %.4f)", len(pairs), report.epochs, report.best_epoch, report.monitored, report.best_loss)
         return self
 
     def _metadata(self, context: ScoringContext, judges: Sequence[str], n: int, start: float, **extra: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from preference_ui import (
 )
 from preference_ui.catalog import MetricCatalog
 from preference_ui.drawing import architecture_lines, architecture_svg
-from reward_models import PreferenceDataset
+from reward_models import Comparison, PreferenceDataset
 
 pytest.importorskip("flask", reason="the web app needs the 'ui' extra: pip install -e '.[ui]'")
 from preference_ui.web import TOKEN_COOKIE, TOKEN_HEADER, create_app  # noqa: E402
@@ -557,3 +557,96 @@ def test_a_lazy_backend_is_asked_only_about_the_architectures_shown(tmp_path, ti
     assert len(lazy.asked) <= 6  # the fit ranks what is known; it never queries the whole space
     assert fitted is not None
     assert not session.catalog.whole_space
+
+
+# --- the interface state file ---------------------------------------------------------------------
+#: A ``<name>.ui.json`` written by the code before the state became a dataclass (version 1): judge,
+#: skip, tie, three undos, judge, on a tiny-table session (population 8, 5 pairs, seed 5).
+VERSION_1_STATE = {
+ "format": "natsbench-gym-elicitation",
+ "version": 1,
+ "space": "topology",
+ "dataset": "cifar10",
+ "budget": 12,
+ "device": None,
+ "seed": 5,
+ "population": [
+  3004,
+  5778,
+  8300,
+  15271,
+  7574,
+  3051,
+  5148,
+  11159
+ ],
+ "target": 5,
+ "active": False,
+ "serial": 8,
+ "draws": 4,
+ "pending": {
+  "id": "8",
+  "a": 11159,
+  "b": 7574,
+  "selector": "random"
+ },
+ "queue": [
+  {
+   "a": 11159,
+   "b": 8300,
+   "selector": "random"
+  },
+  {
+   "a": 5778,
+   "b": 11159,
+   "selector": "random"
+  }
+ ],
+ "actions": [
+  {
+   "kind": "judge",
+   "a": 8300,
+   "b": 3051,
+   "selector": "random"
+  }
+ ],
+ "fit": None
+}
+
+
+def test_version_1_state_files_load_and_are_written_back_unchanged(tmp_path, bench):
+    from preference_ui.state import Action, FitRecord, Pair, QueuedPair, SessionState
+
+    state = SessionState.from_json(VERSION_1_STATE)
+    assert state.pending == Pair("8", 11159, 7574, "random")
+    assert state.queue == [QueuedPair(11159, 8300), QueuedPair(5778, 11159)]
+    assert state.actions == [Action("judge", 8300, 3051)] and state.fit is None
+    assert state.to_json() == VERSION_1_STATE
+    fitted = {**VERSION_1_STATE, "fit": {"judgments": 1, "seed": 7}}
+    assert SessionState.from_json(fitted).fit == FitRecord(1, 7) and SessionState.from_json(fitted).to_json() == fitted
+    # a session resumes from it: the judgment its actions name, the pending pair, then the queue
+    path = tmp_path / "s.jsonl"
+    PreferenceDataset.open(path).append(Comparison.create(bench, 8300, 3051, "a", "human", selector="random", dataset="cifar10"))
+    (tmp_path / "s.ui.json").write_text(json.dumps(VERSION_1_STATE, indent=1) + "\n")
+    before = (tmp_path / "s.ui.json").read_text()
+    session = ElicitationSession.open(path, bench)
+    assert (tmp_path / "s.ui.json").read_text() == before  # nothing to change: written back byte for byte
+    assert (session.pending.a, session.pending.b) == (11159, 7574) and session.state()["progress"]["judged"] == 1
+    after = session.judge("8", "b")["pair"]
+    assert (after["a"]["index"], after["b"]["index"]) == (11159, 8300)
+    session.undo()
+    session.undo()  # the judgment written before the state became a dataclass
+    assert len(PreferenceDataset.open(path)) == 0
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"format": "other"}, "is not an elicitation session state file"),
+    ({"version": 2}, "has state version 2; this version reads 1"),
+    ({"population": None}, "lacks or mistypes a field"),
+    ({"actions": [{"kind": "jump", "a": 1, "b": 2}]}, "lacks or mistypes a field"),
+])
+def test_bad_state_files_are_refused_clearly(tmp_path, bench, change, match):
+    path = tmp_path / "s.jsonl"
+    (tmp_path / "s.ui.json").write_text(json.dumps({**VERSION_1_STATE, **change}))
+    with pytest.raises(SessionMismatchError, match=match):
+        ElicitationSession.open(path, bench)

@@ -153,3 +153,53 @@ def test_judge_undo_fit_kill_restart_in_a_real_browser(tmp_path, tiny_tables):
     finally:
         server.kill()
     assert len(PreferenceDataset.open(session)) == 5
+
+
+@pytest.mark.slow
+def test_a_search_s_rounds_appear_on_the_page_by_themselves(tmp_path, tiny_tables):
+    """A search asks two rounds through a SearchJudge; the page shows each round's pairs as they come
+    and says it waits for the search in between, without a reload."""
+    sync_playwright, expect, browser_path = need_browser()
+    import natsbench_gym
+    from natsbench_gym.rewards import ScoringContext
+    from preference_ui import SearchJudge
+    from preference_ui.web import start_server
+
+    ctx = ScoringContext.create(natsbench_gym.load_benchmark("topology", tiny_tables), "cifar10")
+    judge = SearchJudge.open(tmp_path / "s.jsonl", ctx, seed=0, timeout=120)
+    busy = threading.Event()
+    answers = []
+
+    def search():
+        answers.append(judge([(1, 2), (3, 4)]))
+        busy.wait(60)  # the search evaluates architectures before it asks again
+        answers.append(judge([(5, 6)]))
+
+    thread = threading.Thread(target=search, daemon=True)
+    server = start_server(judge.session)
+    try:
+        thread.start()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url)
+            expect(page.locator("#a-index")).to_have_text("#1")
+            expect(page.locator("#progress-text")).to_have_text("round 1 · 0 of 2 judged")
+            page.keyboard.press("a")
+            expect(page.locator("#a-index")).to_have_text("#3")
+            page.keyboard.press("b")
+            expect(page.locator("#done-title")).to_have_text("Waiting for the search")
+            busy.set()
+            expect(page.locator("#a-index")).to_have_text("#5")  # polled: no reload
+            expect(page.locator("#progress-text")).to_have_text("round 2 · 2 of 3 judged")
+            page.keyboard.press("t")
+            expect(page.locator("#done-title")).to_have_text("Waiting for the search")
+            browser.close()
+        thread.join(timeout=30)
+        assert not errors, errors
+    finally:
+        server.stop()
+    assert [[c.outcome.value for c in r] for r in answers] == [["a", "b"], ["tie"]]
+    assert len(PreferenceDataset.open(tmp_path / "s.jsonl")) == 3

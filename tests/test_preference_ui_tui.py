@@ -104,3 +104,50 @@ def test_the_goal_shows_the_end_and_a_resumed_app_continues(session, tiny_tables
 def test_percentile_bars():
     assert percentile_bar(None).plain == "—"
     assert percentile_bar(50.0, width=10).plain == "█████░░░░░ p 50"
+
+
+# --- a search's pairs, round by round -------------------------------------------------------------
+def test_the_terminal_shows_a_search_s_rounds_and_closes_when_it_ends(tmp_path, tiny_tables):
+    import gymnasium as gym
+
+    from agents import RegularizedEvolution
+    from agents.personalization import Personalization
+    from preference_ui import JudgingStoppedError, SearchJudge
+
+    bench = natsbench_gym.load_benchmark("topology", tiny_tables)
+    env = gym.make("NATSBench-Topology-v0", benchmark=bench, dataset="cifar10")
+    judge = SearchJudge.open(tmp_path / "s.jsonl", env.unwrapped.context, seed=0)
+    personalization = Personalization(judge, num_comparisons=4, num_architectures=4)
+    agent = RegularizedEvolution(population_size=6, sample_size=3, seed=0, personalization=personalization)
+
+    async def scenario(app, answers):
+        seen = []
+        async with app.run_test(size=(160, 60)) as pilot:
+            for _ in range(500):
+                await pilot.pause(0.02)
+                if app.search_outcome is not None or len(seen) == answers:
+                    break
+                pending = judge.session.pending
+                if pending is not None and app.state["pair"] and app.state["pair"]["id"] == pending.id:
+                    assert f"#{pending.a}" in text_of(app, "#card-a") and "round 1" in text_of(app, "#progress-text")
+                    seen.append((pending.a, pending.b))
+                    await pilot.press("b")
+            if app.search_outcome is None:
+                await pilot.press("q")  # the person quits while the search waits
+        return seen
+
+    # quitting in the middle of the round stops the search; the answers so far are kept
+    stopped = ElicitationApp(judge.session, search=lambda: agent.search(env, 12))
+    assert len(run(scenario(stopped, answers=2))) == 2
+    with pytest.raises(JudgingStoppedError, match="the terminal UI was closed"):
+        stopped.finish_search()
+    # a new app and judge on the same session: the two answers are replayed, two more are asked
+    judge = SearchJudge.open(tmp_path / "s.jsonl", env.unwrapped.context)
+    personalization.judge = judge
+    app = ElicitationApp(judge.session, search=lambda: agent.search(env, 12))
+    seen = run(scenario(app, answers=10))
+    result = app.finish_search()
+    assert len(seen) == 2 and len(result.history) == 12
+    assert [c.outcome.value for c in result.info["comparisons"]] == ["b"] * 4
+    assert len(PreferenceDataset.open(tmp_path / "s.jsonl")) == 4
+    env.close()

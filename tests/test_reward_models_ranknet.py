@@ -16,10 +16,10 @@ from natsbench_gym.types import Metric  # noqa: E402
 from reward_models import fixed  # noqa: E402
 from reward_models.errors import ModelFileError, NotFittedError, PreferenceDataError  # noqa: E402
 from reward_models.evaluation import pairwise_accuracy, top_k_precision  # noqa: E402
+from reward_models.human_preference import SyntheticUser  # noqa: E402
 from reward_models.preferences import ArchRef, Comparison, PreferenceDataset  # noqa: E402
 from reward_models.ranknet import RankNetConfig, RankNetModule, RankNetRewardModel  # noqa: E402
 from reward_models.selection import RandomPairSelector  # noqa: E402
-from reward_models.users import SyntheticUser  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,7 @@ def test_module_shapes():
 
 
 def test_importing_reward_models_does_not_import_torch():
-    code = "import sys, reward_models, reward_models.fixed, reward_models.selection, reward_models.users; print('torch' in sys.modules)"
+    code = "import sys, reward_models, reward_models.fixed, reward_models.selection, reward_models.human_preference; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -253,3 +253,165 @@ def test_version_1_model_files_still_load_as_plain_ranknets(tmp_path, ctx, linea
     assert loaded.mode == "network" and loaded.config.prior is None
     metrics = ctx.query(np.arange(100), loaded.required_metrics(ctx))
     np.testing.assert_array_equal(loaded.score_many(metrics, ctx), model.score_many(metrics, ctx))
+
+
+# --- pinned scores: the fit's parts must reproduce the one-piece fit bit for bit ------------------
+def _peak_user(ctx):
+    lat = ctx.stats(Metric.LATENCY)
+    return lambda m: m[Metric.TEST_ACCURACY] / 100 - abs(m[Metric.LATENCY] - (lat.min + lat.max) / 2) / (lat.max - lat.min)
+
+
+#: Computed with the one-piece ``fit_arrays`` (before it was split into features, prior, loss and
+#: trainer): mode, epochs, best epoch, best monitored loss and the scores of architectures
+#: 1000, 1500, 2000, 2500 and 2999, for each path through the fit.
+PINNED_FITS = {
+    "prior": (dict(seed=0), "accuracy", 10, ("prior", 0, 0, None, [0.012901101693534194, 0.047914746657208344, 0.9772817723203566, 0.7337426935131631, 0.30045404616723875])),
+    "prior+network": (dict(seed=1, max_epochs=200), "peak", 60, ("prior+network", 200, 190, 0.32607313318863973, [1.631922989248799, 1.4189205240546383, 7.959048165086649, 6.093521030628191, 3.309157394269788])),
+    "network": (dict(seed=2, prior=None), "linear", 40, ("network", 379, 329, 0.025097005552247975, [1.9412729220875171, -11.763746540570976, 20.940942257872674, 16.366088478934007, 4.8035605639170065])),
+    "ensemble": (dict(seed=3, prior=None, ensemble=3, bootstrap=True, max_epochs=150), "linear", 40, ("network", 150, 150, 0.026868890502213888, [0.07418911325138937, -11.17646892116521, 17.748331210225206, 14.242590352243802, 3.4635664782348186])),
+    "validation": (dict(seed=4, prior=None, min_validation_pairs=10), "flop_constraint", 80, ("network", 305, 255, 0.1570630705438173, [-1.6289041841834457, 0.19713166690836192, -0.8861956467374613, -3.529685002983742, -2.0047002915049807])),
+    "rank-linear": (dict(seed=5, representation="rank", hidden=0, max_epochs=200), "peak", 50, ("prior+network", 200, 200, 0.39208707692499645, [1.0672991460113905, 0.5280507054033371, 4.649540144303562, 3.0464749727826184, 1.5555659341664925])),
+    "free": (dict(seed=6, monotone=False, prior=None, max_epochs=120), "peak", 50, ("network", 120, 120, 0.07210246952309571, [1.0045096806595748, 5.290322400372174, 10.5217332620719, 10.773215949917052, 8.453585587634244])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PINNED_FITS))
+def test_fits_reproduce_the_pinned_scores(ctx, linear_user, case):
+    overrides, preference, n, (mode, epochs, best_epoch, best_loss, scores) = PINNED_FITS[case]
+    preference = {"peak": _peak_user(ctx), "linear": linear_user}.get(preference, preference)
+    rng = np.random.default_rng(0)
+    pairs = RandomPairSelector().select(range(300), n, rng)
+    data = PreferenceDataset(SyntheticUser(preference, ctx).judge_many(pairs, rng, selector=pairs.strategy))
+    model = RankNetRewardModel(**overrides).fit(data, ctx)
+    got = model.score_many(ctx.query([1000, 1500, 2000, 2500, 2999], model.required_metrics(ctx)), ctx)
+    meta = model.metadata
+    assert (model.mode, meta["epochs"], meta["best_epoch"]) == (mode, epochs, best_epoch)
+    # Same machine, same torch: the same bits; the tolerance only absorbs other CPUs' float rounding.
+    np.testing.assert_allclose(got, scores, rtol=1e-9, atol=1e-12)
+    if best_loss is None:
+        assert meta["best_loss"] is None
+    else:
+        assert meta["best_loss"] == pytest.approx(best_loss, rel=1e-9)
+
+
+# --- the fit's parts, each on its own ----------------------------------------------------------------
+def test_preference_loss_is_the_bradley_terry_cross_entropy():
+    from reward_models.ranknet import PreferenceLoss
+
+    scores = torch.tensor([[2.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)  # 2 members, 3 archs
+    a, b = torch.tensor([0, 2]), torch.tensor([1, 1])
+    y = torch.tensor([1.0, 0.5], dtype=torch.float64)
+    p = torch.sigmoid(scores[:, a] - scores[:, b])
+    by_hand = -(y * p.log() + (1 - y) * (1 - p).log())  # (members, pairs)
+    loss = PreferenceLoss()
+    assert float(loss(scores, a, b, y)) == pytest.approx(float(by_hand.mean(dim=1).sum()))
+    weights = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)  # bootstrap weights per member
+    assert float(loss(scores, a, b, y, weights)) == pytest.approx(float((by_hand * weights).mean(dim=1).sum()))
+    # a tie is best explained by equal scores: member 1 scores archs 2 and 1 alike
+    assert float(by_hand[1, 1]) == pytest.approx(np.log(2))
+
+
+def test_the_trainer_splits_stops_early_and_keeps_the_best_step():
+    from reward_models.ranknet import RankNetTrainer
+
+    trainer = RankNetTrainer(min_validation_pairs=10, patience=5)
+    rng = np.random.default_rng(0)
+    train, val = trainer.split(100, rng)
+    assert val.size == 20 and sorted(np.concatenate([train, val]).tolist()) == list(range(100))
+    train, val = trainer.split(40, rng)  # 8 would be held out: fewer than 10
+    assert val.size == 0 and train.size == 40
+    # a learnable toy problem: the first input decides
+    x = rng.uniform(size=(30, 2))
+    a, b = np.arange(0, 30, 2), np.arange(1, 30, 2)
+    y = (x[a, 0] > x[b, 0]).astype(np.float64)
+    module = RankNetModule(2, 4, members=2, generator=torch.Generator().manual_seed(0))
+    report = trainer.train(module, x, a, b, y, seed=0)
+    assert report.monitored == "training" and report.validation_pairs == 0 and not module.training
+    assert len(report.history) == report.epochs < trainer.max_epochs  # patience 5 stopped it
+    assert min(report.history) <= report.best_loss <= min(report.history) + trainer.tolerance  # smaller gains do not count
+    assert report.history[report.best_epoch - 1] == report.best_loss < report.history[0]
+    assert report.epochs - report.best_epoch <= trainer.patience
+    held_out = RankNetTrainer(min_validation_pairs=3, patience=5)
+    module = RankNetModule(2, 4, members=2, generator=torch.Generator().manual_seed(0))
+    report = held_out.train(module, x, a, b, y, seed=0)
+    _, val = held_out.split(a.size, np.random.default_rng(0))  # the seed's first draw is the split
+    assert report.monitored == "validation" and report.validation_pairs == val.size == 3
+    with torch.no_grad():  # the weights kept are those of the best step
+        kept = held_out.loss(module(torch.from_numpy(x)), torch.from_numpy(a[val]), torch.from_numpy(b[val]), torch.from_numpy(y[val]))
+    assert float(kept) / 2 == pytest.approx(report.best_loss, rel=1e-12)
+    module = RankNetModule(2, 4, members=2, generator=torch.Generator().manual_seed(0))
+    report = trainer.train(module, x, a, b, y, seed=0)
+    again = RankNetModule(2, 4, members=2, generator=torch.Generator().manual_seed(0))
+    assert trainer.train(again, x, a, b, y, seed=0) == report  # seeded
+    with pytest.raises(ValueError, match="patience must be an int >= 1"):
+        RankNetTrainer(patience=0)
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        RankNetTrainer(learning_rate=-1.0)
+
+
+def test_the_trainer_is_swappable(ctx, linear_user):
+    from reward_models.ranknet import RankNetTrainer
+
+    config = RankNetConfig(learning_rate=0.05, patience=7, prior=None, bootstrap=True)
+    default = RankNetTrainer.from_config(config)
+    assert (default.learning_rate, default.patience, default.bootstrap) == (0.05, 7, True)
+    assert RankNetRewardModel(config).trainer == default
+
+    class Recording:
+        """A trainer of its own: a short run of the default one, recording what it was given."""
+
+        def __init__(self):
+            self.calls = []
+
+        def train(self, module, inputs, a, b, targets, seed):
+            self.calls.append((inputs.shape, a.size, seed))
+            return RankNetTrainer(max_epochs=3).train(module, inputs, a, b, targets, seed)
+
+    trainer = Recording()
+    model = RankNetRewardModel(trainer=trainer, seed=4, prior=None).fit(judged(ctx, linear_user, 20), ctx)
+    assert trainer.calls[0][1:] == (20, 4) and trainer.calls[0][0][1] == 8  # 4 metrics, min-max and rank
+    assert model.metadata["epochs"] == model.training.epochs == 3 and model.mode == "network"
+
+
+def test_judged_pairs_index_distinct_architectures(ctx):
+    from reward_models.ranknet import JudgedPairs
+
+    pairs = JudgedPairs.build(np.array([7, 3, 7]), np.array([3, 9, 9]), np.array([1.0, 0.5, 0.0]), ctx, RankNetConfig())
+    assert pairs.archs.tolist() == [3, 7, 9] and len(pairs) == 3
+    assert pairs.archs[pairs.a].tolist() == [7, 3, 7] and pairs.archs[pairs.b].tolist() == [3, 9, 9]
+    assert pairs.features.shape == (3, 8)
+    np.testing.assert_array_equal(pairs.features, pairs.normaliser.transform(ctx.query([3, 7, 9], pairs.normaliser.metrics)))
+    with pytest.raises(PreferenceDataError, match="equal-length 1-D"):
+        JudgedPairs.build(np.array([1, 2]), np.array([3]), np.array([1.0]), ctx, RankNetConfig())
+
+
+def test_the_prior_step_and_its_acceptance_rule(ctx):
+    import dataclasses
+
+    from reward_models.ranknet import JudgedPairs, PriorFit, fit_prior
+
+    data = judged(ctx, "accuracy", 20)
+    a, b, y = data.arrays()
+    pairs = JudgedPairs.build(a, b, y, ctx, RankNetConfig())
+    prior = fit_prior(pairs, ctx, rank_grid=2048, seed=0)
+    assert prior.agreement == 1.0 and prior.explains(0.0)
+    assert prior.utility.shape == pairs.archs.shape
+    assert prior.posterior.top_hypotheses(1)[0][1] == "selective: test_accuracy"
+    flipped = JudgedPairs.build(a, b, np.where(np.arange(y.size) < 4, 1.0 - y, y), ctx, RankNetConfig())  # 4 of 20 reversed
+    worse = fit_prior(flipped, ctx, rank_grid=2048, seed=0)
+    assert worse.agreement == pytest.approx(0.8) and not worse.explains(0.1) and worse.explains(0.2)
+    # the same rule the model applies: 90 % ordered is accepted with the default tolerance, 89 % is not
+    assert PriorFit(prior.posterior, prior.utility, 0.9).explains(0.1)
+    assert not dataclasses.replace(prior, agreement=0.89).explains(0.1)
+    # the rank-only representation refits the prior on both normalisations: the same posterior
+    rank_only = JudgedPairs.build(a, b, y, ctx, RankNetConfig(representation="rank"))
+    np.testing.assert_array_equal(fit_prior(rank_only, ctx, 2048, 0).utility, prior.utility)
+
+
+def test_parameter_groups_separate_the_skip_weights():
+    linear = RankNetModule(inputs=3, hidden=0)
+    assert [len(g["params"]) for g in linear.parameter_groups(0.1, 0.2)] == [1]
+    deep = RankNetModule(inputs=3, hidden=4)
+    groups = deep.parameter_groups(0.1, 0.2)
+    assert [g["weight_decay"] for g in groups] == [0.1, 0.2] and groups[0]["params"][0] is deep.skip
+    assert len(groups[1]["params"]) == 3

@@ -113,26 +113,3 @@ def test_benchmark_script_runs_without_data(tmp_path, capsys, monkeypatch):
     assert bench.main(["--comparisons", "20", "--repeats", "2"]) == 0
     out = capsys.readouterr().out
     assert "fit on 20 comparisons" in out and "score space (15625 archs)" in out
-
-
-@pytest.mark.realdata
-def test_robustness_users_are_seeded_and_span_inside_and_outside_the_family(table1, topology_bench):
-    import numpy as np
-
-    from natsbench_gym.rewards import ScoringContext
-
-    ctx = ScoringContext.create(topology_bench, "cifar10", 200, accuracy_metric="test_accuracy")
-    archs = np.arange(0, 15625, 50)
-    metrics = ctx.query(archs)
-
-    def utilities(name, seed):
-        user = table1.make_user(name, ctx, np.random.SeedSequence(seed))
-        return user.score_many(metrics, ctx)
-
-    np.testing.assert_array_equal(utilities("random_weighted", 1), utilities("random_weighted", 1))
-    assert not np.allclose(utilities("random_weighted", 1), utilities("random_weighted", 2))
-    feasible = utilities("latency_constraint", 0) > 0
-    acc = metrics[ctx.accuracy_metric]
-    assert 0.2 < feasible.mean() < 0.4 and acc[feasible].min() >= np.quantile(ctx.space_values(ctx.accuracy_metric), 0.7)
-    worst, sweet = utilities("worst_of", 0), utilities("sweet_spot", 0)
-    assert worst.shape == sweet.shape == archs.shape and np.isfinite(worst).all() and np.isfinite(sweet).all()

@@ -46,39 +46,49 @@ def test_synthetic_user_run_writes_every_output_and_is_reproducible(search, tiny
     assert [h["index"] for h in _history(tmp_path / "b" / "history.jsonl")] == [h["index"] for h in history]
 
 
-def test_human_judge_goes_through_the_preference_session(search, tiny_tables, tmp_path, monkeypatch, capsys):
-    """--human runs scripts/elicit.py; here a stand-in answers the pairs as a person would."""
-    from natsbench_gym import load_benchmark
-    from preference_ui import ElicitationSession
+def test_human_judge_answers_the_search_s_own_pairs_on_the_page(search, tiny_tables, tmp_path, monkeypatch, capsys):
+    """--human serves the search's pairs on the real page; a person answers over HTTP as the page's
+    script does (the higher validation accuracy shown wins), and the search continues with them."""
+    import threading
+    import time
+    import urllib.request
+    import webbrowser
 
-    calls = []
+    from reward_models import PreferenceDataset
 
-    def fake_elicit_main(argv):
-        calls.append(argv)
-        session_path = argv[argv.index("--session") + 1]
-        session = ElicitationSession.open(session_path, load_benchmark("topology", tiny_tables), "cifar10",
-                                          pairs=3, seed=0)
-        for _ in range(3):
-            session.judge(session.pending.id, "a")
-        return 0
+    seen = []
 
-    real_loader = importlib.util.module_from_spec
+    def person(url: str) -> None:
+        def call(path, body=None):
+            data = None if body is None else json.dumps(body).encode()
+            req = urllib.request.Request(url.rstrip("/") + path, data=data, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as response:
+                return json.loads(response.read())
 
-    def loader(spec):
-        module = real_loader(spec)
-        if spec.name == "elicit":
-            spec.loader.exec_module(module)
-            module.main = fake_elicit_main
-            spec.loader.exec_module = lambda m: None  # keep the stand-in
-        return module
+        assert b"Which network do you prefer?" in urllib.request.urlopen(url, timeout=10).read()
+        while len(seen) < 10:
+            pair = call("/api/state")["pair"]
+            if pair is None:
+                time.sleep(0.02)
+                continue
+            acc = {s: next(m["value"] for m in pair[s]["metrics"] if m["key"] == "valid_accuracy") for s in "ab"}
+            seen.append((pair["a"]["index"], pair["b"]["index"]))
+            call("/api/judge", {"pair_id": pair["id"], "outcome": "a" if acc["a"] > acc["b"] else "b"})
 
-    monkeypatch.setattr(importlib.util, "module_from_spec", loader)
+    monkeypatch.setattr(webbrowser, "open", lambda url: threading.Thread(target=person, args=(url,), daemon=True).start())
     out = tmp_path / "human"
-    assert search.main(["--data", str(tiny_tables), "--human", "--evaluations", "20", "--out", str(out)]) == 0
-    assert calls and "--session" in calls[0]
-    assert (out / "judgments-human.jsonl").is_file()
+    argv = ["--data", str(tiny_tables), "--human", "--evaluations", "20", "--out", str(out)]
+    assert search.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "judge the search's pairs on http://127.0.0.1:" in printed and "recommended architectures" in printed
+    assert [c.indices for c in PreferenceDataset.open(out / "judgments-human.jsonl")] == seen and len(seen) == 10
+    assert [c.indices for c in PreferenceDataset.open(out / "judgments.jsonl")] == seen  # this run's judgments
     assert len(_history(out / "history.jsonl")) == 20
-    assert "recommended architectures" in capsys.readouterr().out
+    # the same command again: every answer is in the session, nobody is asked, the search is the same
+    history = (out / "history.jsonl").read_text()
+    monkeypatch.setattr(webbrowser, "open", lambda url: None)
+    assert search.main(argv) == 0
+    assert (out / "history.jsonl").read_text() == history and len(seen) == 10
 
 
 def test_bad_arguments_give_a_clear_error(search, tiny_tables, tmp_path, caplog):

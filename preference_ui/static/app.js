@@ -4,6 +4,8 @@
 const $ = (id) => document.getElementById(id);
 let state = null;
 let busy = false;
+let pollTimer = null;
+const POLL_MS = 1000;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -133,7 +135,8 @@ function render(next) {
     `${c.space} space · ${c.dataset} · ${c.budget} epochs` + (c.device ? ` · latency on ${c.device}` : "") +
     ` · ${c.population} candidates · session ${c.session}`;
   const p = state.progress;
-  $("progress-text").textContent = `${p.judged} of ${p.target} judged`;
+  const search = state.search;
+  $("progress-text").textContent = (search && search.round ? `round ${search.round} · ` : "") + `${p.judged} of ${p.target} judged`;
   $("skipped-text").textContent = p.skipped ? `${p.skipped} skipped` : "";
   $("progress-fill").style.width = `${Math.min(100, (100 * p.judged) / Math.max(1, p.target)).toFixed(1)}%`;
   const pair = state.pair;
@@ -143,9 +146,40 @@ function render(next) {
     $("pair").dataset.pairId = pair.id;
     renderArch("a", pair.a);
     renderArch("b", pair.b);
+  } else {
+    renderDone(search);
   }
   renderFit(state.fit);
   setButtons();
+  schedulePoll();
+}
+
+// A search's session: between rounds the search is busy evaluating; its next pairs appear by themselves.
+function renderDone(search) {
+  if (!search) {
+    $("done-title").textContent = "No pair left to judge";
+    $("done-text").textContent = "Every pair of this session was judged or skipped. Fit the reward model below, or undo to change an answer.";
+  } else if (search.stopped) {
+    $("done-title").textContent = "The search has stopped asking";
+    $("done-text").textContent = `${search.stopped}. Every answer is saved in the session file.`;
+  } else {
+    $("done-title").textContent = "Waiting for the search";
+    $("done-text").textContent = "The search is evaluating architectures; the pairs it asks about next appear here by themselves. Every answer is saved.";
+  }
+}
+
+function schedulePoll() {
+  clearTimeout(pollTimer);
+  pollTimer = null;
+  if (!state || !state.search || state.pair || state.search.stopped) return;
+  pollTimer = setTimeout(async () => {
+    if (busy) { schedulePoll(); return; }
+    try {
+      render(await api("GET", "/api/state"));
+    } catch (err) {
+      notice(`Lost the server (the search has ended or was stopped): ${err.message}`, true);
+    }
+  }, POLL_MS);
 }
 
 function setButtons() {

@@ -1,16 +1,25 @@
-"""reward_models.users: synthetic users from any metric or function, with and without noise."""
+"""reward_models.human_preference: the Judge protocol, synthetic users from any metric or function (with and
+without noise) and the synthetic preferences beyond the paper's six."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from natsbench_gym.rewards import ScoringContext
+from natsbench_gym.errors import UnknownNameError
+from natsbench_gym.rewards import ScoringContext, utility
 from natsbench_gym.types import Metric
 from reward_models import fixed
+from reward_models.human_preference import (
+    EXTRA_USERS,
+    Judge,
+    NoiseModel,
+    SyntheticUser,
+    UtilityUser,
+    make_synthetic_preference,
+)
 from reward_models.preferences import Comparison, Outcome
 from reward_models.selection import RandomPairSelector
-from reward_models.users import NoiseModel, SyntheticUser
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +125,66 @@ def test_judge_records_official_strings(ctx, random_metrics_bench):
     c = SyntheticUser("accuracy", ctx).judge(11, 284, np.random.default_rng(0))
     assert c.arch_a.arch_str == random_metrics_bench.arch_str(11)
     assert c.arch_b.index == 284
+
+
+def test_synthetic_users_and_people_are_judges(ctx):
+    assert isinstance(SyntheticUser("params", ctx), Judge)
+    assert not isinstance(object(), Judge)
+
+
+# --- the synthetic preferences beyond the paper's six -------------------------------------------------
+def test_extra_users_are_the_documented_functions_of_the_utilities(ctx):
+    archs = np.arange(0, 15625, 7)
+    metrics = ctx.query(archs)
+    acc, lat, par, flo = (utility(m, metrics[m], ctx) for m in (ctx.accuracy_metric, Metric.LATENCY, Metric.PARAMS, Metric.FLOPS))
+
+    def scores(name, seed=None):
+        return make_synthetic_preference(name, ctx, seed=seed).score_many(metrics, ctx)
+
+    np.testing.assert_array_equal(scores("worst_of"), np.minimum(acc, lat))
+    np.testing.assert_array_equal(scores("sweet_spot"), acc - np.abs(lat - 0.5))
+    w = np.random.default_rng(np.random.SeedSequence(5)).dirichlet(np.ones(4))
+    np.testing.assert_allclose(scores("random_weighted", np.random.SeedSequence(5)), w[0] * acc + w[1] * lat + w[2] * par + w[3] * flo)
+    np.testing.assert_array_equal(scores("random_weighted", 5), scores("random_weighted", 5))  # an int seed works too
+    assert not np.allclose(scores("random_weighted", 5), scores("random_weighted", 6))
+    threshold = np.quantile(ctx.space_values(ctx.accuracy_metric), 0.7)
+    feasible = metrics[ctx.accuracy_metric] >= threshold
+    np.testing.assert_allclose(scores("latency_constraint"), np.where(feasible, lat, 0.0))
+    assert set(EXTRA_USERS) == {"random_weighted", "latency_constraint", "worst_of", "sweet_spot"}
+
+
+def test_make_synthetic_preference_knows_the_paper_metrics_and_says_what_is_wrong(ctx):
+    assert make_synthetic_preference("h_weighted", ctx).name == "weighted"
+    user = SyntheticUser(make_synthetic_preference("worst_of", ctx), ctx)
+    assert user.name == "synthetic:worst_of" and repr(user.reward) == "UtilityUser('worst_of')"
+    assert user.reward.required_metrics(ctx) == (Metric.TEST_ACCURACY, Metric.LATENCY, Metric.PARAMS, Metric.FLOPS)
+    with pytest.raises(UnknownNameError, match="unknown synthetic preference 'sweetspot'; did you mean 'sweet_spot'"):
+        make_synthetic_preference("sweetspot", ctx)
+    with pytest.raises(ValueError, match="pass seed="):
+        make_synthetic_preference("random_weighted", ctx)
+
+
+def test_a_utility_user_of_any_function(ctx):
+    fast = UtilityUser("fast", lambda acc, lat, par, flo: lat)
+    judged = SyntheticUser(fast, ctx).judge_many([(1, 2), (3, 4)], np.random.default_rng(0))
+    same = SyntheticUser("latency", ctx).judge_many([(1, 2), (3, 4)], np.random.default_rng(0))
+    assert [c.outcome for c in judged] == [c.outcome for c in same]
+
+
+@pytest.mark.realdata
+def test_robustness_users_are_seeded_and_span_inside_and_outside_the_family(topology_bench):
+    ctx = ScoringContext.create(topology_bench, "cifar10", 200, accuracy_metric="test_accuracy")
+    archs = np.arange(0, 15625, 50)
+    metrics = ctx.query(archs)
+
+    def utilities(name, seed):
+        user = make_synthetic_preference(name, ctx, np.random.SeedSequence(seed))
+        return user.score_many(metrics, ctx)
+
+    np.testing.assert_array_equal(utilities("random_weighted", 1), utilities("random_weighted", 1))
+    assert not np.allclose(utilities("random_weighted", 1), utilities("random_weighted", 2))
+    feasible = utilities("latency_constraint", 0) > 0
+    acc = metrics[ctx.accuracy_metric]
+    assert 0.2 < feasible.mean() < 0.4 and acc[feasible].min() >= np.quantile(ctx.space_values(ctx.accuracy_metric), 0.7)
+    worst, sweet = utilities("worst_of", 0), utilities("sweet_spot", 0)
+    assert worst.shape == sweet.shape == archs.shape and np.isfinite(worst).all() and np.isfinite(sweet).all()

@@ -1,0 +1,214 @@
+"""The interface state of an elicitation session, ``<name>.ui.json``, as dataclasses.
+
+The judgments file is the record of truth for *what* was judged; this file keeps what only the
+interface needs: the session's settings and seed, the candidate architectures, the pair on screen,
+the pairs waiting to be shown again, and the order of past actions (for undo). It is replaced
+atomically after every action (:meth:`SessionState.write`).
+
+File format (version 1, one JSON object)::
+
+    {"format": "natsbench-gym-elicitation", "version": 1,
+     "space": "topology", "dataset": "cifar10", "budget": 12, "device": null, "seed": 5,
+     "population": [123, 456, ...], "target": 20, "active": false, "serial": 3, "draws": 3,
+     "pending": {"id": "3", "a": 123, "b": 456, "selector": "random"},
+     "queue": [{"a": 7, "b": 8, "selector": "random"}],
+     "actions": [{"kind": "judge", "a": 1, "b": 2, "selector": "random"}, {"kind": "skip", ...}],
+     "fit": {"judgments": 2, "seed": 1234} | null}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from natsbench_gym.fileio import atomic_write
+from preference_ui.errors import SessionMismatchError
+
+__all__ = ["Pair", "QueuedPair", "Action", "FitRecord", "SessionState", "STATE_FORMAT", "STATE_VERSION", "ACTION_KINDS"]
+
+STATE_FORMAT = "natsbench-gym-elicitation"
+STATE_VERSION = 1
+#: What an action in the undo history did to its pair.
+ACTION_KINDS = ("judge", "skip")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A pair on screen: its id (unique within the session), the official indices of A and B, and
+    the strategy that chose it (``"random"``, ``"active:uncertainty"``), recorded with the judgment."""
+
+    id: str
+    a: int
+    b: int
+    selector: str = "random"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "a": self.a, "b": self.b, "selector": self.selector}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Pair:
+        return cls(str(data["id"]), int(data["a"]), int(data["b"]), str(data.get("selector", "random")))
+
+
+@dataclass(frozen=True)
+class QueuedPair:
+    """A pair waiting to be shown again (displaced by an undo)."""
+
+    a: int
+    b: int
+    selector: str = "random"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "selector": self.selector}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QueuedPair:
+        return cls(int(data["a"]), int(data["b"]), str(data.get("selector", "random")))
+
+
+@dataclass(frozen=True)
+class Action:
+    """One past action, for undo: a pair was judged (``"judge"``) or skipped (``"skip"``)."""
+
+    kind: str
+    a: int
+    b: int
+    selector: str = "random"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACTION_KINDS:
+            raise ValueError(f"action kind must be one of {ACTION_KINDS}, got {self.kind!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "a": self.a, "b": self.b, "selector": self.selector}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Action:
+        return cls(str(data["kind"]), int(data["a"]), int(data["b"]), str(data.get("selector", "random")))
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """The last fit: how many judgments it saw and the seed it used."""
+
+    judgments: int
+    seed: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"judgments": self.judgments, "seed": self.seed}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FitRecord:
+        return cls(int(data["judgments"]), int(data["seed"]))
+
+
+@dataclass
+class SessionState:
+    """Everything in ``<name>.ui.json`` (see the module docs for the file format).
+
+    Attributes:
+        space: the search space (``"topology"`` or ``"size"``).
+        dataset, budget, device: where the metrics shown come from.
+        seed: seeds the candidates, the pairs and the fits.
+        population: official indices of the candidate architectures the pairs are drawn among.
+        target: how many judgments the session aims at.
+        active: choose pairs with the fitted model (active selection) once there is one.
+        serial: the id of the last pair shown (ids count up from 1).
+        draws: how many pairs the session has drawn so far (seeds the next draw).
+        pending: the pair on screen, or ``None``.
+        queue: pairs waiting to be shown again, next first.
+        actions: past judgments and skips, oldest first (undo takes the last).
+        fit: the last fit, or ``None``.
+    """
+
+    space: str
+    dataset: str
+    budget: int
+    device: str | None
+    seed: int
+    population: list[int]
+    target: int
+    active: bool
+    serial: int = 0
+    draws: int = 0
+    pending: Pair | None = None
+    queue: list[QueuedPair] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    fit: FitRecord | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object written to the file."""
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "space": self.space,
+            "dataset": self.dataset,
+            "budget": self.budget,
+            "device": self.device,
+            "seed": self.seed,
+            "population": list(self.population),
+            "target": self.target,
+            "active": self.active,
+            "serial": self.serial,
+            "draws": self.draws,
+            "pending": None if self.pending is None else self.pending.to_json(),
+            "queue": [q.to_json() for q in self.queue],
+            "actions": [a.to_json() for a in self.actions],
+            "fit": None if self.fit is None else self.fit.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "the session state") -> SessionState:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            SessionMismatchError: not an elicitation state, another version, or a field is missing
+                or mistyped.
+        """
+        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+            raise SessionMismatchError(f"{source} is not an elicitation session state file")
+        if data.get("version") != STATE_VERSION:
+            raise SessionMismatchError(f"{source} has state version {data.get('version')!r}; this version reads {STATE_VERSION}")
+        try:
+            return cls(
+                space=str(data["space"]),
+                dataset=str(data["dataset"]),
+                budget=int(data["budget"]),
+                device=None if data["device"] is None else str(data["device"]),
+                seed=int(data["seed"]),
+                population=[int(i) for i in data["population"]],
+                target=int(data["target"]),
+                active=bool(data["active"]),
+                serial=int(data.get("serial", 0)),
+                draws=int(data.get("draws", 0)),
+                pending=None if data.get("pending") is None else Pair.from_json(data["pending"]),
+                queue=[QueuedPair.from_json(q) for q in data.get("queue", [])],
+                actions=[Action.from_json(a) for a in data.get("actions", [])],
+                fit=None if data.get("fit") is None else FitRecord.from_json(data["fit"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SessionMismatchError(f"{source} lacks or mistypes a field ({exc!r}); delete it to start the interface state afresh") from None
+
+    @classmethod
+    def read(cls, path: str | Path) -> SessionState:
+        """Read a state file.
+
+        Raises:
+            SessionMismatchError: the file cannot be read or is not a state of this version.
+        """
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SessionMismatchError(f"cannot read session state {str(path)!r}: {exc}; delete it to start the interface state afresh") from exc
+        return cls.from_json(data, repr(str(path)))
+
+    def write(self, path: str | Path) -> None:
+        """Replace the state file atomically (a crash leaves the old file or the new one)."""
+        atomic_write(path, (json.dumps(self.to_json(), indent=1) + "\n").encode())
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Space, dataset, budget and device the session was started with."""
+        return {"space": self.space, "dataset": self.dataset, "budget": self.budget, "device": self.device}
