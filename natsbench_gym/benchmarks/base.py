@@ -34,8 +34,8 @@ ArchLike = int | str | Sequence[int]
 class Benchmark(ABC):
     """Metrics of the architectures of one search space.
 
-    Subclasses provide :attr:`space`, :attr:`name`, the official index order and
-    :meth:`_query_indices`; everything else (argument checking, single and vectorised queries,
+    Subclasses provide :attr:`space`, :attr:`name`, the index order (default: NATS-Bench's official
+    one, :meth:`~natsbench_gym.spaces.SearchSpace.official_index_order`) and :meth:`_query_indices`; everything else (argument checking, single and vectorised queries,
     statistics) is done here once.
 
     Attributes:
@@ -47,8 +47,8 @@ class Benchmark(ABC):
 
     def __init__(self, space: SearchSpace, index_to_code: np.ndarray | None = None) -> None:
         self.space = space
-        if index_to_code is None:
-            index_to_code = np.arange(space.size, dtype=np.int64)
+        if index_to_code is None:  # NATS-Bench's own order, so every backend reports official indices
+            index_to_code = space.official_index_order()
         index_to_code = np.asarray(index_to_code, dtype=np.int64)
         if index_to_code.shape != (space.size,) or len(np.unique(index_to_code)) != space.size:
             raise InvalidArchitectureError(

@@ -27,10 +27,10 @@ Pass ``data={"cifar10": ..., ...}`` to train each dataset name on data of your o
 
 **Budget.** The only budget is ``LiveConfig.epochs`` (:attr:`LiveBenchmark.budgets`).
 
-**Indices.** The size space's index is its code, as in NATS-Bench. The topology space's official
-index order is data (NATS-Bench's ``meta_archs``); without it, live topology indices are the dense
-codes of :mod:`natsbench_gym.spaces`. Pass ``index_to_code=<a table Benchmark>`` to use the
-official order. The cache is keyed by code, so both orders share results.
+**Indices.** Official NATS-Bench indices, as every backend reports them: the size space's index is
+its code, the topology space's follows NATS-Bench's own numbering
+(:func:`~natsbench_gym.spaces.official_topology_order`, no data needed), so live ``#758`` is the
+table's ``#758``. ``index_to_code=`` overrides the order. The cache is keyed by code.
 
 **Statistics.** :meth:`Benchmark.stats` normalises metrics over the whole space. ``params`` and
 ``flops`` statistics are exact over the whole space (closed form, vectorised). Training the whole
