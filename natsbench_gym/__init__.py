@@ -20,6 +20,7 @@ from natsbench_gym.benchmarks import (
     register_fallback,
 )
 from natsbench_gym.errors import (
+    DataFileError,
     DataNotFoundError,
     InvalidActionError,
     InvalidArchitectureError,
@@ -54,6 +55,7 @@ __all__ = [
     "UnknownNameError",
     "MissingMetricError",
     "DataNotFoundError",
+    "DataFileError",
     "InvalidActionError",
     "ResetNeededError",
     "__version__",

@@ -117,6 +117,24 @@ def test_interrupted_sweep_resumes(tmp_path, monkeypatch):
     assert resumed.trainings_run == 2  # architecture 1 was committed before the interruption
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty-header"])
+def test_a_corrupt_result_cache_is_moved_aside_and_rebuilt(tmp_path, caplog, damage):
+    path = tmp_path / "live.sqlite"
+    bench = LiveBenchmark("size", TINY, cache_path=path)
+    first = bench.query(9, "cifar10", metrics=["valid_accuracy"])
+    bench.close()
+    data = path.read_bytes()
+    path.write_bytes({"garbage": b"not a database " * 500, "truncated": data[: len(data) // 2],
+                      "empty-header": b"SQLite format 3\x00"}[damage])
+    again = LiveBenchmark("size", TINY, cache_path=path)  # no exception: the bad file is set aside
+    assert again.cache_path == path  # a fresh file, not memory only
+    assert again.query(9, "cifar10", metrics=["valid_accuracy"]) == first and again.trainings_run == 1
+    assert (tmp_path / "live.sqlite.corrupt").is_file()
+    assert "not a readable SQLite database" in caplog.text
+    again.close()
+    assert LiveBenchmark("size", TINY, cache_path=path).query(9, "cifar10", metrics=["valid_accuracy"]) == first
+
+
 def test_pickled_copy_reopens_the_cache(tmp_path):
     import pickle
 
