@@ -440,6 +440,19 @@ def test_a_wrongly_shaped_main_table_names_the_problem(table_copy, change, probl
         natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=False)
 
 
+def test_tables_without_a_validation_time_column_approximate_it(tiny_topology, tiny_value):
+    """From the training time, by NATS-Bench's image counts, a validation image costing 0.35 training images."""
+    assert tiny_topology.validation_time_source == {ds: "approximated" for ds in Dataset}
+    code = 4321
+    index = tiny_topology.index(tiny_topology.space.decode(code))
+    for ds, run, (n_train, n_valid) in ((Dataset.CIFAR10, "cifar10-valid", (25_000, 25_000)),
+                                        (Dataset.CIFAR100, "cifar100", (50_000, 5_000)),
+                                        (Dataset.IMAGENET16_120, "ImageNet16-120", (151_700, 3_000))):
+        per_image = tiny_value("topology", code, run, "train_time_200_s") / 200 / n_train
+        for budget in (12, 200):  # one validation pass, whatever the schedule
+            assert tiny_topology.validation_times([index], ds, budget)[0] == pytest.approx(0.35 * per_image * n_valid)
+
+
 def test_the_full_tiny_table_is_good(full_tiny_table):
     """The files the bad-file tests damage are valid to begin with."""
     bench = natsbench_gym.TableBenchmark(full_tiny_table, "topology", cache_dir=False)
@@ -802,10 +815,46 @@ def test_converted_table_lists_every_architecture(converted, topology_bench, siz
 def test_converted_per_seed_values(converted, raw_api):
     bench, api = converted[SpaceKind.TOPOLOGY], raw_api[SpaceKind.TOPOLOGY]
     for budget in (12, 200):
-        for index in OFFICIAL_INDICES:
-            seeds = api.query_meta_info_by_index(index, hp=str(budget)).get_dataset_seeds("cifar10-valid")
-            expected = [api.get_more_info(index, "cifar10-valid", hp=str(budget), is_random=s)["valid-accuracy"] for s in seeds]
-            np.testing.assert_array_equal(bench.seed_values(index, "valid_accuracy", "cifar10", budget), expected)
+        for ds, run in ((Dataset.CIFAR10, "cifar10-valid"), (Dataset.CIFAR100, "cifar100"),
+                        (Dataset.IMAGENET16_120, "ImageNet16-120")):
+            assert bench.has_seed_values("valid_accuracy", ds, budget)  # noise=True works at hp=12 too
+            for index in OFFICIAL_INDICES:
+                seeds = api.query_meta_info_by_index(index, hp=str(budget)).get_dataset_seeds(run)
+                expected = [api.get_more_info(index, run, hp=str(budget), is_random=s)["valid-accuracy"] for s in seeds]
+                np.testing.assert_array_equal(bench.seed_values(index, "valid_accuracy", ds, budget), expected)
+
+
+def test_validation_times_are_nats_bench_valid_per_time(official, converted, raw_api, topology_bench):
+    """What ``simulate_train_eval`` adds to the training time: the official backend and a converted
+    table give it exactly; the shared table (no ``valid_time_s`` column) approximates it."""
+    api = raw_api[SpaceKind.TOPOLOGY]
+    assert converted[SpaceKind.TOPOLOGY].validation_time_source == {ds: "table" for ds in Dataset}
+    assert topology_bench.validation_time_source == {ds: "approximated" for ds in Dataset}
+    for ds in Dataset:
+        run = "cifar10-valid" if ds is Dataset.CIFAR10 else ds.value
+        for budget in (12, 200):
+            expected = [api.get_more_info(i, run, hp=str(budget), is_random=False)["valid-per-time"] for i in OFFICIAL_INDICES]
+            np.testing.assert_array_equal(official[SpaceKind.TOPOLOGY].validation_times(list(OFFICIAL_INDICES), ds, budget), expected)
+            # one column for every schedule: hp="12"'s record can differ from hp="200"'s in the last bits
+            np.testing.assert_allclose(converted[SpaceKind.TOPOLOGY].validation_times(list(OFFICIAL_INDICES), ds, budget),
+                                       expected, rtol=1e-12)
+            approx = topology_bench.validation_times(list(OFFICIAL_INDICES), ds, budget)
+            np.testing.assert_allclose(approx, expected, rtol=0.3)  # arch 284's real ratio is 0.49, not 0.35
+        assert np.isnan(official[SpaceKind.TOPOLOGY].validation_times([12], ds, 200)).all()  # no record
+    assert np.isnan(converted[SpaceKind.TOPOLOGY].validation_times([12], "cifar10", 200)).all()
+
+
+def test_official_backend_keeps_few_records_loaded(official_dir, monkeypatch):
+    from natsbench_gym.benchmarks import official as official_module
+
+    monkeypatch.setattr(official_module, "MAX_LOADED_RECORDS", 1)
+    bench = natsbench_gym.NATSBenchAPIBenchmark(official_dir, "topology")
+    first = {i: bench.query(i, "cifar100", 200) for i in OFFICIAL_INDICES}
+    assert len(bench.api.arch2infos_dict) == 1
+    bench._infos.clear()
+    bench._costs.clear()
+    assert {i: bench.query(i, "cifar100", 200) for i in OFFICIAL_INDICES} == first  # reloaded from disk
+    np.testing.assert_allclose(bench.seed_values(0, "valid_accuracy", "cifar10", 200), [82.092, 81.616, 82.24], atol=1e-4)
 
 
 def test_convert_command_line(official_dir, tmp_path, capsys):

@@ -289,6 +289,24 @@ class Benchmark(ABC):
             raise MissingMetricError(f"no {metric.value} values on {dataset.value} to compute statistics from")
         return MetricStats(float(values.min()), float(values.max()), float(np.median(values)))
 
+    def validation_times(
+        self, archs: Iterable[ArchLike] | np.ndarray | None, dataset: Dataset | str, budget: int | None = None
+    ) -> np.ndarray:
+        """Simulated seconds of one pass over the validation split, per architecture (``None``: the space).
+
+        NATS-Bench's ``valid-per-time``, which its ``simulate_train_eval`` adds to the training time
+        (``train-all-time``) when it accounts the cost of evaluating an architecture; the environments
+        count both the same way. ``nan`` where the backend does not know it (the live backend, which
+        counts the training it actually ran).
+        """
+        ds = self.check_dataset(dataset)
+        b = self.check_budget(budget)
+        idx = np.arange(self.space.size, dtype=np.int64) if archs is None else self.indices(archs)
+        return np.asarray(self._validation_times(idx, ds, b), dtype=np.float64)
+
+    def _validation_times(self, indices: np.ndarray, dataset: Dataset, budget: int) -> np.ndarray:
+        return np.full(len(indices), np.nan)
+
     def seed_values(
         self, arch: ArchLike, metric: Metric | str, dataset: Dataset | str, budget: int | None = None
     ) -> np.ndarray:
@@ -317,6 +335,17 @@ class Benchmark(ABC):
         return True
 
     def _seed_values(self, index: int, metric: Metric, dataset: Dataset, budget: int) -> np.ndarray | None:
+        return None
+
+    def trained_on(self, dataset: Dataset | str) -> str | None:
+        """What this backend's accuracies for ``dataset`` were actually trained on, when that is not
+        NATS-Bench's own training on ``dataset`` (``None``: it is, as for the table and official files).
+
+        The live backend trains on other data (by default scikit-learn's digits) and says so, e.g.
+        ``"sklearn digits (10 classes, 16x16), 3 epochs, C=8, N=1"``; envs put it in ``info`` and
+        scripts print it beside the dataset asked for.
+        """
+        self.check_dataset(dataset)
         return None
 
     def describe(self) -> str:

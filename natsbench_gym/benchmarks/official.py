@@ -77,6 +77,11 @@ _KEPT_INFO = (*_INFO_KEYS.values(), "valid-per-time")
 #: Format version of the on-disk statistics cache.
 STATS_CACHE_VERSION = 2
 
+#: ``nats_bench`` keeps every record it loads in memory (about 4 MB each in fast mode: 66 GB for the
+#: whole topology space); at most this many are kept, the least recently loaded dropped first. What
+#: the queries need of them is kept separately, in a few hundred bytes per record.
+MAX_LOADED_RECORDS = 64
+
 
 def _run(dataset: Dataset, metric: Metric | None) -> str:
     """The NATS-Bench training run a metric comes from (``metric=None``: validation time)."""
@@ -134,11 +139,23 @@ class NATSBenchAPIBenchmark(Benchmark):
         self.check_budget(budget)
         return frozenset(Metric)
 
+    def _load(self, index: int) -> None:
+        """Have ``nats_bench`` load record ``index``, dropping the oldest beyond :data:`MAX_LOADED_RECORDS`."""
+        records = self.api.arch2infos_dict
+        if index in records:
+            return
+        self.api._prepare_info(index)
+        while len(records) > MAX_LOADED_RECORDS:
+            oldest = next(iter(records))
+            del records[oldest]
+            self.api.evaluated_indexes.discard(oldest)  # nats_bench reloads it from disk when asked again
+
     def _info(self, index: int, run: str, hp: str) -> dict:
         """``get_more_info`` of one record (mean over seeds), called once per record and kept."""
         key = (index, run, hp)
         info = self._infos.get(key)
         if info is None:
+            self._load(index)
             full = self.api.get_more_info(index, run, hp=hp, is_random=False)
             info = self._infos[key] = {k: full[k] for k in _KEPT_INFO if full.get(k) is not None}
         return info
@@ -147,6 +164,7 @@ class NATSBenchAPIBenchmark(Benchmark):
         key = (index, dataset.value, hp)
         cost = self._costs.get(key)
         if cost is None:
+            self._load(index)
             full = self.api.get_cost_info(index, dataset.value, hp=hp)
             cost = self._costs[key] = {k: full[k] for k in _COST_KEYS.values()}
         return cost
@@ -171,15 +189,34 @@ class NATSBenchAPIBenchmark(Benchmark):
         values = np.array(rows, dtype=np.float64).reshape(len(rows), len(metrics))
         return {m: values[:, j] for j, m in enumerate(metrics)}
 
+    def _validation_times(self, indices, dataset, budget):
+        hp, run = _hp(budget), _run(dataset, None)
+        return np.array(
+            [self._info(i, run, hp).get("valid-per-time", np.nan) if i in self._has else np.nan
+             for i in np.asarray(indices).tolist()],
+            dtype=np.float64,
+        )
+
+    def seed_runs(self, index: int, run: str, budget: int) -> list[int]:
+        """The seeds NATS-Bench trained architecture ``index`` with in ``run`` after ``budget`` epochs."""
+        if index not in self._has:
+            return []
+        self._load(index)
+        results = self.api.arch2infos_dict[index].get(_hp(budget))
+        if results is None:
+            return []
+        try:
+            return list(results.get_dataset_seeds(run))
+        except (KeyError, ValueError, AssertionError):
+            return []
+
     def _seed_values(self, index, metric, dataset, budget):
         if index not in self._has or metric not in (Metric.VALID_ACCURACY, Metric.TEST_ACCURACY, Metric.TRAIN_ACCURACY):
             return None
         run = "cifar10-valid" if dataset is Dataset.CIFAR10 and metric is Metric.VALID_ACCURACY else dataset.value
-        self.api._prepare_info(index)
-        results = self.api.query_meta_info_by_index(index, hp=_hp(budget))
-        key = {Metric.TEST_ACCURACY: "test-accuracy", Metric.VALID_ACCURACY: "valid-accuracy", Metric.TRAIN_ACCURACY: "train-accuracy"}[metric]
+        key = _INFO_KEYS[metric]
         values = []
-        for seed in results.get_dataset_seeds(run):
+        for seed in self.seed_runs(index, run, budget):
             info = self.api.get_more_info(index, run, hp=_hp(budget), is_random=seed)
             if key in info:
                 values.append(float(info[key]))
