@@ -10,6 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import REAL_DATA_SKIP_REASON  # noqa: E402
+
 import natsbench_gym  # noqa: E402
 from natsbench_gym import benchmarks as benchmarks_module  # noqa: E402
 from natsbench_gym.errors import (  # noqa: E402
@@ -298,7 +300,7 @@ def test_index_order_from_array():
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(not os.environ.get("NATSBENCH_DATA"), reason="NATSBENCH_DATA is unset: no official topology index order")
+@pytest.mark.skipif(not os.environ.get("NATSBENCH_DATA"), reason=REAL_DATA_SKIP_REASON)
 def test_official_topology_index_order_from_a_table():
     table = natsbench_gym.load_benchmark("topology")
     bench = LiveBenchmark("topology", TINY, cache_path=False, index_to_code=table)
