@@ -192,7 +192,7 @@ def test_bad_queries_raise_typed_errors(tiny_topology, tiny_size):
 def test_incomplete_table_is_rejected(tmp_path):
     with gzip.open(tmp_path / "sss.csv.gz", "wt", newline="") as fh:
         fh.write("arch_index,arch_str,dataset,valid_acc_90,flops_M,params_MB\n0,8:8:8:8:8,cifar100,50.0,1.0,0.1\n")
-    with pytest.raises(InvalidArchitectureError, match="lists no architecture for index 1"):
+    with pytest.raises(natsbench_gym.DataFileError, match="sss.csv.gz: lists no architecture for index 1"):
         natsbench_gym.TableBenchmark(tmp_path, "size", cache_dir=False)
     with pytest.raises(DataNotFoundError, match="no tss.csv.gz in"):
         natsbench_gym.TableBenchmark(tmp_path, "topology", cache_dir=False)
