@@ -68,7 +68,7 @@ def bench_space(kind: str, data: Path, tmp: Path, args: argparse.Namespace) -> t
     rss_before = rss_mib()
     _, cold = timed(lambda: TableBenchmark(table_dir, kind, cache_dir=tmp / "cache"))
     bench, cached = timed(lambda: TableBenchmark(table_dir, kind, cache_dir=tmp / "cache"))
-    cache_files = list(table_dir.glob(".natsbench_gym_cache/*.npz")) + list((tmp / "cache").glob("*.npz"))
+    cache_files = list((tmp / "cache").glob("*.npz"))  # the cache folder only: never beside the data
     cache_mib = sum(f.stat().st_size for f in cache_files) / 2**20
     budget = bench.budgets[-1]
     print(f"\n== {kind} space ({bench.space.size:,} architectures) ==")

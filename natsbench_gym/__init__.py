@@ -21,6 +21,7 @@ from natsbench_gym.benchmarks import (
     register_fallback,
 )
 from natsbench_gym.errors import (
+    DataFileError,
     DataNotFoundError,
     InvalidActionError,
     InvalidArchitectureError,
@@ -58,6 +59,7 @@ __all__ = [
     "UnknownNameError",
     "MissingMetricError",
     "DataNotFoundError",
+    "DataFileError",
     "InvalidActionError",
     "InvalidConfigError",
     "ResetNeededError",

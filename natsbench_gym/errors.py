@@ -15,6 +15,7 @@ __all__ = [
     "UnknownNameError",
     "MissingMetricError",
     "DataNotFoundError",
+    "DataFileError",
     "InvalidActionError",
     "ResetNeededError",
     "InvalidConfigError",
@@ -53,6 +54,26 @@ class MissingMetricError(NATSBenchGymError, KeyError):
 
 class DataNotFoundError(NATSBenchGymError, FileNotFoundError):
     """No benchmark data could be found where it was looked for."""
+
+
+class DataFileError(NATSBenchGymError, ValueError):
+    """A benchmark data file exists but cannot be used: not gzip, truncated, corrupt, or not in the schema.
+
+    The message names the file, what is wrong with it and how to get a good copy.
+
+    Attributes:
+        path: the file.
+    """
+
+    def __init__(self, path: object, problem: str, fix: str | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        fix = fix or (
+            "re-download the official NATS-Bench files and convert them again (natsbench-gym-convert "
+            "OFFICIAL_DIR OUT_DIR; see the README's \"Get the NATS-Bench data\"), or restore the file; "
+            "the columns are described in docs/data.md"
+        )
+        super().__init__(f"{path}: {problem}; {fix}")
 
 
 class InvalidActionError(NATSBenchGymError, ValueError):

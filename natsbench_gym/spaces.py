@@ -5,9 +5,10 @@ one per decision (6 op ids for a topology cell, 5 width ids for a size configura
 string is for people and files; the **code** is the encoding read as a base-``num_choices`` number
 (first decision most significant), a dense id in ``range(space.size)``.
 
-For the size space the code *is* NATS-Bench's index. For the topology space it is not: NATS-Bench's
-topology index order comes from data (``meta_archs``), so the mapping lives in the benchmark
-(:meth:`natsbench_gym.benchmarks.Benchmark.index`), never in a guessed enumeration.
+For the size space the code *is* NATS-Bench's index. For the topology space it is not: NATS-Bench
+numbered its cells by shuffling them (see :func:`official_topology_order`, derived from NATS-Bench's
+own generation rule and checked against its meta file). Every benchmark maps indices to codes
+(:meth:`natsbench_gym.benchmarks.Benchmark.index`); by default in that official order.
 
 Example:
     >>> from natsbench_gym.spaces import TopologySpace
@@ -21,6 +22,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -29,7 +33,15 @@ import numpy as np
 from natsbench_gym.errors import InvalidArchitectureError, UnknownNameError
 from natsbench_gym.types import SpaceKind
 
-__all__ = ["SearchSpace", "TopologySpace", "SizeSpace", "make_space", "TOPOLOGY_OPS", "SIZE_WIDTHS"]
+__all__ = [
+    "SearchSpace",
+    "TopologySpace",
+    "SizeSpace",
+    "make_space",
+    "official_topology_order",
+    "TOPOLOGY_OPS",
+    "SIZE_WIDTHS",
+]
 
 TOPOLOGY_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 SIZE_WIDTHS: tuple[int, ...] = (8, 16, 24, 32, 40, 48, 56, 64)
@@ -117,6 +129,12 @@ class SearchSpace(ABC):
             raise InvalidArchitectureError(f"code {code} is outside 0..{self.size - 1}")
         return tuple(int(x) for x in (code // self._weights) % self.num_choices)
 
+    def official_index_order(self) -> np.ndarray:
+        """Code of each official NATS-Bench index (``order[index] == code``), read-only."""
+        order = np.arange(self.size, dtype=np.int64)
+        order.flags.writeable = False
+        return order
+
     def all_encodings(self) -> np.ndarray:
         """Every encoding of the space as an ``(size, num_decisions)`` array, in code order."""
         codes = np.arange(self.size, dtype=np.int64)
@@ -173,6 +191,10 @@ class TopologySpace(SearchSpace):
     @property
     def choice_names(self) -> tuple[str, ...]:
         return TOPOLOGY_OPS
+
+    def official_index_order(self) -> np.ndarray:
+        """NATS-Bench's topology index order: see :func:`official_topology_order`."""
+        return official_topology_order()
 
     def decision_name(self, position: int) -> str:
         to_node, from_node = TOPOLOGY_EDGES[position]
@@ -267,6 +289,40 @@ class SizeSpace(SearchSpace):
     def format(self, encoding: Sequence[int]) -> str:
         enc = self.validate(encoding)
         return ":".join(str(SIZE_WIDTHS[i]) for i in enc)
+
+
+#: SHA-256 of :func:`official_topology_order` as little-endian int16, as NATS-Bench's
+#: ``meta.pickle.pbz2`` lists it (checked by the real-data tests against the genuine file).
+_OFFICIAL_TOPOLOGY_SHA256 = "1d3bb98de011b645ca1cf0585b09293d60b9456cac5d10e6ca296bbb3c55513e"
+
+
+@functools.cache
+def official_topology_order() -> np.ndarray:
+    """Code of the topology cell with each official NATS-Bench index (``order[index] == code``).
+
+    NATS-Bench (and NAS-Bench-201 before it) generated its 15,625 cells in code order -- every op of
+    the first edge, then of the second ..., ops in :data:`TOPOLOGY_OPS` order (``CellStructure.gen_all``)
+    -- and numbered them after ``random.seed(88); random.shuffle(archs)`` (``generate_meta_info`` in
+    AutoDL-Projects' ``exps/NAS-Bench-201/main.py``). Python's seeded shuffle is reproducible, so the
+    order is derived here instead of shipped; a checksum guards the result (the real-data tests compare
+    it with the ``meta_archs`` of the genuine meta file). Computed once, on first use (~10 ms).
+
+    Example:
+        >>> order = official_topology_order()
+        >>> TopologySpace().format(TopologySpace().decode(order[0]))
+        '|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|'
+    """
+    codes = list(range(TopologySpace.num_choices**TopologySpace.num_decisions))
+    random.Random(88).shuffle(codes)
+    order = np.array(codes, dtype=np.int64)
+    digest = hashlib.sha256(order.astype("<i2").tobytes()).hexdigest()
+    if digest != _OFFICIAL_TOPOLOGY_SHA256:  # pragma: no cover - only if Python's shuffle ever changed
+        raise RuntimeError(
+            "this Python's random.shuffle no longer reproduces NATS-Bench's topology index order "
+            f"(checksum {digest[:12]}); load a table or the official files, whose order is their own"
+        )
+    order.flags.writeable = False
+    return order
 
 
 def make_space(kind: SpaceKind | str) -> SearchSpace:

@@ -10,8 +10,9 @@
 
 Runs on whatever benchmark is found: the fast table (``NATSBENCH_DATA``; seconds), official
 NATS-Bench files under ``$TORCH_HOME``, or -- with no data at all -- live training of the real
-NATS-Bench networks on this machine (a few minutes). Writes under ``--out``: the history (JSONL),
-the judgments (JSONL), the learned reward model, a plot and TensorBoard logs.
+NATS-Bench networks on this machine (a few minutes; the dataset line then says what the accuracies
+were trained on). Writes under ``--out``: the history (JSONL), ``run.json`` (benchmark, dataset, what
+was trained on, seed), the judgments (JSONL), the learned reward model, a plot and TensorBoard logs.
 
 Example::
 
@@ -22,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
@@ -88,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
     bench = natsbench_gym.load_benchmark(args.space, args.data)
     env = gym.make(ENV_IDS[args.space], dataset=args.dataset, benchmark=bench, budget=args.budget)
     context: ScoringContext = env.unwrapped.context
+    trained_on = env.unwrapped.trained_on  # what live accuracies were really trained on (None: the dataset)
+    dataset_text = context.dataset.value + (f" (trained here on: {trained_on})" if trained_on else "")
     print(f"benchmark: {bench.describe()}")
-    print(f"space: {args.space}  dataset: {context.dataset.value}  search budget: {context.budget} epochs")
+    print(f"space: {args.space}  dataset: {dataset_text}  search budget: {context.budget} epochs")
 
     callbacks = [TensorBoardCallback(out / "tensorboard", run_name=f"{args.space}-{context.dataset.value}-seed{args.seed}")]
     if args.human:  # a person judges the search's own candidates; a rerun replays the session's answers
@@ -113,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
     comparisons = result.info.get("comparisons") or []
 
     result.save_jsonl(out / "history.jsonl")
+    run_info = {"benchmark": bench.describe(), "space": args.space, "dataset": context.dataset.value,
+                "trained_on": trained_on, "budget_epochs": context.budget, "seed": args.seed,
+                "judge": "human" if args.human else args.preference, "evaluations": len(result.history)}
+    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
     if comparisons:
         (out / "judgments.jsonl").unlink(missing_ok=True)  # this run's judgments only
         store = PreferenceDataset.open(out / "judgments.jsonl")
@@ -135,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     spent_text = f"{spent / 3600:.1f} h" if spent >= 3600 else f"{spent:.0f} s"
     kind = "actual" if bench.capabilities.trains else "simulated"
     print(f"\n{len(result.history)} architectures evaluated in {elapsed:.1f} s ({kind} training time {spent_text})")
-    print(f"wrote {out / 'history.jsonl'}, {out / 'search.png'}, {out / 'tensorboard'}"
+    print(f"wrote {out / 'history.jsonl'}, {out / 'run.json'}, {out / 'search.png'}, {out / 'tensorboard'}"
           + (f", {out / 'judgments.jsonl'}" if comparisons else "") + (f", {out / 'reward_model.pt'}" if hasattr(model, "save") else ""))
     env.close()
     return 0

@@ -1,7 +1,9 @@
 """Shared fixtures.
 
-Real data: tests that need the NATS-Bench tables read them from ``$NATSBENCH_DATA`` (in this
-checkout: ``NATSBENCH_DATA=../shared/natsbench``). Mark such a test ``@pytest.mark.realdata``, or
+Real data: tests that need the NATS-Bench tables read them from ``$NATSBENCH_DATA``: a table directory
+in the schema of docs/data.md that also holds the official files of a few architectures under
+``official/`` (a user gets the table as the README's "Get the NATS-Bench data" says; the project's
+development data is described in the README's Development section). Mark such a test ``@pytest.mark.realdata``, or
 request one of the real-data fixtures (``real_data``, ``topology_bench``, ``size_bench``), which marks
 it automatically; either way it is skipped with a clear reason when ``NATSBENCH_DATA`` is unset, and
 ``-m "not realdata"`` deselects it.
@@ -28,7 +30,10 @@ from natsbench_gym.types import SpaceKind
 
 # Read once at import: tests that monkeypatch the environment must not change what "real data" means.
 _NATSBENCH_DATA = os.environ.get("NATSBENCH_DATA") or None
-REAL_DATA_SKIP_REASON = "NATSBENCH_DATA is unset; set it to ../shared/natsbench to run real-data tests"
+REAL_DATA_SKIP_REASON = (
+    "NATSBENCH_DATA is unset: real NATS-Bench data is needed (get it as README.md's \"Get the NATS-Bench "
+    "data\" explains, then set NATSBENCH_DATA to the table directory, an absolute path)"
+)
 
 #: Fixtures that need real data; a test requesting any of them is marked ``realdata``.
 REAL_DATA_FIXTURES = frozenset({"real_data", "topology_bench", "size_bench", "official_dir"})
@@ -51,7 +56,10 @@ def real_data() -> Path:
         pytest.skip(REAL_DATA_SKIP_REASON)
     path = Path(_NATSBENCH_DATA)
     if not (path / "tss.csv.gz").is_file() or not (path / "sss.csv.gz").is_file():
-        pytest.fail(f"NATSBENCH_DATA={_NATSBENCH_DATA!r} holds no tss.csv.gz / sss.csv.gz; point it at ../shared/natsbench")
+        pytest.fail(
+            f"NATSBENCH_DATA={_NATSBENCH_DATA!r} holds no tss.csv.gz / sss.csv.gz; point it at a table directory "
+            "(README.md, \"Get the NATS-Bench data\"; docs/data.md)"
+        )
     return path
 
 
@@ -60,7 +68,10 @@ def official_dir(real_data: Path) -> Path:
     """The genuine official NATS-Bench files (records of archs 0, 11 and 284 per space)."""
     path = real_data / "official"
     if not path.is_dir():
-        pytest.fail(f"{str(path)!r} is missing; the shared data should hold the official NATS-Bench files")
+        pytest.fail(
+            f"{str(path)!r} is missing; the real-data tests also need official NATS-Bench files there "
+            "(NATS-tss-v1_0-3ffb9-simple / NATS-sss-v1_0-50262-simple, a few records suffice)"
+        )
     return path
 
 

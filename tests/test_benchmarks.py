@@ -192,7 +192,7 @@ def test_bad_queries_raise_typed_errors(tiny_topology, tiny_size):
 def test_incomplete_table_is_rejected(tmp_path):
     with gzip.open(tmp_path / "sss.csv.gz", "wt", newline="") as fh:
         fh.write("arch_index,arch_str,dataset,valid_acc_90,flops_M,params_MB\n0,8:8:8:8:8,cifar100,50.0,1.0,0.1\n")
-    with pytest.raises(InvalidArchitectureError, match="lists no architecture for index 1"):
+    with pytest.raises(natsbench_gym.DataFileError, match="sss.csv.gz: lists no architecture for index 1"):
         natsbench_gym.TableBenchmark(tmp_path, "size", cache_dir=False)
     with pytest.raises(DataNotFoundError, match="no tss.csv.gz in"):
         natsbench_gym.TableBenchmark(tmp_path, "topology", cache_dir=False)
@@ -222,11 +222,17 @@ def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def test_cache_is_written_beside_the_table_and_read_back(table_copy, tmp_path, parse_calls):
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every entry under ``folder`` (hidden ones included) with its size and modification time."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def test_cache_goes_to_the_cache_folder_never_beside_the_data(table_copy, tmp_path, parse_calls):
+    before = _snapshot(table_copy)
     first = natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=tmp_path / "cache")
-    written = list((table_copy / ".natsbench_gym_cache").glob("tss-*.npz"))
+    written = list((tmp_path / "cache").glob("tss-*.npz"))
     assert len(written) == 1
-    assert not (tmp_path / "cache").exists()  # only used when the table directory is not writable
+    assert _snapshot(table_copy) == before  # nothing written into the data folder
     second = natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=tmp_path / "cache")
     assert parse_calls == ["topology"]
     assert_same(second.query_many(None, "cifar10", 200), first.query_many(None, "cifar10", 200))
@@ -234,25 +240,225 @@ def test_cache_is_written_beside_the_table_and_read_back(table_copy, tmp_path, p
     # cache_dir=False neither reads nor writes a cache
     natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=False)
     assert parse_calls == ["topology", "topology"]
-    assert list((table_copy / ".natsbench_gym_cache").iterdir()) == written
+    assert list((tmp_path / "cache").iterdir()) == written
 
 
-def test_cache_goes_to_cache_dir_when_the_table_dir_cannot_hold_it(table_copy, tmp_path, parse_calls):
-    (table_copy / ".natsbench_gym_cache").write_text("a file, so no cache directory can be made here")
+def test_default_cache_folder_is_natsbench_gym_cache_else_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("NATSBENCH_GYM_CACHE", str(tmp_path / "mine"))
+    assert table_module.default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("NATSBENCH_GYM_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert table_module.default_cache_dir() == tmp_path / "xdg" / "natsbench-gym"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert table_module.default_cache_dir() == tmp_path / "home" / ".cache" / "natsbench-gym"
+
+
+def test_a_read_only_data_folder_works_and_is_never_written(tiny_tables, tmp_path, monkeypatch, parse_calls):
+    """A shared, read-only data folder: loads (cold and cached) and queries write nothing into it.
+
+    The folder is chmod'ed read-only, but the check does not rely on that (root may write anyway):
+    it compares every entry of the folder, hidden ones included, before and after.
+    """
+    data = tmp_path / "shared-data"
+    data.mkdir()
+    shutil.copy(tiny_tables / "tss.csv.gz", data)
+    monkeypatch.setenv("NATSBENCH_GYM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NATSBENCH_DATA", str(data))
+    monkeypatch.setattr(benchmarks, "_LOADED", {})
+    (data / "tss.csv.gz").chmod(0o444)
+    data.chmod(0o555)
+    try:
+        before = _snapshot(data)
+        cold = natsbench_gym.load_benchmark("topology")
+        env_bench = natsbench_gym.TableBenchmark(data, "topology")  # a second load: from the cache
+        cold.query(0, "cifar10", 200)
+        env_bench.query_many(None, "cifar100", 12)
+        assert parse_calls == ["topology"]
+        assert _snapshot(data) == before
+        assert len(list((tmp_path / "cache").glob("tss-*.npz"))) == 1
+    finally:
+        data.chmod(0o755)
+
+
+def test_cache_key_follows_the_source_files(table_copy, tmp_path, parse_calls):
     natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=tmp_path / "cache")
-    assert len(list((tmp_path / "cache").glob("tss-*.npz"))) == 1
+    source = table_copy / "tss.csv.gz"
+    stat = source.stat()
+    os_times = (stat.st_atime_ns, stat.st_mtime_ns + 10**9)
+    import os
+
+    os.utime(source, ns=os_times)  # the same bytes, a newer file: parsed again
     natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=tmp_path / "cache")
-    assert parse_calls == ["topology"]
+    assert parse_calls == ["topology", "topology"]
+    assert len(list((tmp_path / "cache").glob("tss-*.npz"))) == 2
 
 
-def test_unreadable_cache_is_rebuilt(table_copy, tmp_path, parse_calls, caplog):
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda p: p.write_bytes(b"not an npz"), id="garbage"),
+        pytest.param(_truncate, id="truncated"),
+        pytest.param(lambda p: p.write_bytes(b""), id="empty"),
+        pytest.param(lambda p: np.savez(p.open("wb"), index_to_code=np.arange(3)), id="another-key"),
+    ],
+)
+def test_an_unreadable_cache_is_ignored_and_rebuilt(table_copy, tmp_path, parse_calls, caplog, damage):
     natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=tmp_path / "cache")
-    (cache_file,) = (table_copy / ".natsbench_gym_cache").glob("tss-*.npz")
-    cache_file.write_bytes(b"not an npz")
+    (cache_file,) = (tmp_path / "cache").glob("tss-*.npz")
+    damage(cache_file)
     bench = natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=tmp_path / "cache")
     assert parse_calls == ["topology", "topology"]
     assert "ignoring unreadable cache" in caplog.text
     assert bench.query(0, "cifar10", 200)[Metric.TEST_ACCURACY] == pytest.approx(90.0)
+    # ... and rebuilt: the next load reads it
+    natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=tmp_path / "cache")
+    assert parse_calls == ["topology", "topology"]
+
+
+def test_a_cache_write_cut_short_is_never_read(table_copy, tmp_path, parse_calls, monkeypatch):
+    real = table_module.atomic_write
+
+    def killed_mid_write(path, data, **kwargs):
+        def half(target, payload, **kw):  # the temporary file gets half the bytes, then the process "dies"
+            from natsbench_gym.fileio import atomic_path
+
+            with atomic_path(target, **kw) as tmp:
+                tmp.write_bytes(payload[: len(payload) // 2])
+                raise KeyboardInterrupt
+
+        half(path, data, **kwargs)
+
+    monkeypatch.setattr(table_module, "atomic_write", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []  # neither a cache nor a temporary file is left
+    monkeypatch.setattr(table_module, "atomic_write", real)
+    bench = natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=tmp_path / "cache")
+    assert parse_calls == ["topology", "topology"]
+    assert bench.query(0, "cifar10", 200)[Metric.TEST_ACCURACY] == pytest.approx(90.0)
+
+
+# --- bad table files ------------------------------------------------------------------------------
+def _write_gz(path: Path, header: list[str], rows: list[list]) -> None:
+    with gzip.open(path, "wt", newline="", compresslevel=1) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def full_tiny_source(tiny_tables: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic table with every file of the schema: both spaces, latency and per-seed values."""
+    directory = tmp_path_factory.mktemp("full")
+    for name in ("tss.csv.gz", "sss.csv.gz"):
+        shutil.copy(tiny_tables / name, directory)
+    space = natsbench_gym.TopologySpace()
+    _write_gz(directory / "tss_latency_ms.csv.gz", ["arch_index", "arch_str", "dev_a", "dev_b"],
+              [[i, "", 1.0 + i / 1e4, 2.0] for i in range(space.size)])
+    _write_gz(directory / "tss_seeds_200.csv.gz", ["arch_index", "dataset", "seed", "split", "acc_200"],
+              [[i, "cifar10-valid", seed, "x-valid", 50.0 + seed] for i in range(5) for seed in (777, 888)])
+    return directory
+
+
+@pytest.fixture
+def full_tiny_table(full_tiny_source: Path, tmp_path: Path) -> Path:
+    """A private copy of :func:`full_tiny_source` (tests damage its files)."""
+    return Path(shutil.copytree(full_tiny_source, tmp_path / "full"))
+
+
+#: Each file of the schema, with the space that reads it.
+TABLE_FILES = {
+    "tss.csv.gz": "topology",
+    "sss.csv.gz": "size",
+    "tss_latency_ms.csv.gz": "topology",
+    "tss_seeds_200.csv.gz": "topology",
+}
+
+
+def _rewrite(path: Path, change) -> None:
+    with gzip.open(path, "rt", newline="") as fh:
+        rows = list(csv.reader(fh))
+    _write_gz(path, rows[0], [])
+    header, body = change(rows[0], rows[1:])
+    _write_gz(path, header, body)
+
+
+def _flip_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 64] = bytes(b ^ 0xFF for b in data[mid : mid + 64])
+    path.write_bytes(bytes(data))
+
+
+BAD_FILES = {
+    "not-gzip": (lambda p: p.write_text("arch_index,arch_str\n0,x\n"), "not a gzip file"),
+    "truncated": (_truncate, "truncated"),
+    "corrupt": (_flip_middle, "corrupt gzip data|not a CSV|fields|not a number|not an integer|arch"),
+    "empty": (lambda p: p.write_bytes(gzip.compress(b"")), "empty"),
+    "binary-inside": (lambda p: p.write_bytes(gzip.compress(bytes(range(256)) * 4)), "not a CSV text file"),
+    "missing-column": (lambda p: _rewrite(p, lambda h, b: (h[1:], [r[1:] for r in b])), "no 'arch_index' column"),
+    "ragged-row": (lambda p: _rewrite(p, lambda h, b: (h, b[:3] + [b[3][:-1]] + b[4:])), "line 5 has"),
+    "not-a-number": (lambda p: _rewrite(p, lambda h, b: (h, [[*r[:-1], "n/a"] for r in b])), "'n/a', not a number"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_FILES))
+@pytest.mark.parametrize("name", list(TABLE_FILES))
+def test_a_bad_table_file_raises_a_typed_error_naming_the_file_and_the_fix(full_tiny_table, name, bad):
+    damage, problem = BAD_FILES[bad]
+    path = full_tiny_table / name
+    damage(path)
+    with pytest.raises(natsbench_gym.DataFileError, match=problem) as caught:
+        natsbench_gym.TableBenchmark(full_tiny_table, TABLE_FILES[name], cache_dir=False)
+    message = str(caught.value)
+    assert str(path) in message and "natsbench-gym-convert" in message and "docs/data.md" in message
+    assert caught.value.path == path
+    assert isinstance(caught.value, natsbench_gym.NATSBenchGymError)
+
+
+@pytest.mark.parametrize(
+    "change,problem",
+    [
+        (lambda h, b: (h, [r for r in b if r[0] != "7"]), "lists no architecture for index 7"),
+        (lambda h, b: (h, [[r[0], "|nor_conv_5x5~0|+|none~0|none~1|+|none~0|none~1|none~2|", *r[2:]] if r[0] == "3" else r
+                           for r in b]), "an arch_str is not a topology architecture"),
+        (lambda h, b: (h, [["99999", *r[1:]] if r[0] == "3" else r for r in b]), "arch_index 99999 is outside"),
+        (lambda h, b: (h, [["x", *r[1:]] if r[0] == "3" else r for r in b]), "arch_index holds 'x'"),
+        (lambda h, b: (h, []), "no rows"),
+    ],
+    ids=["missing-index", "bad-arch-string", "index-out-of-range", "index-not-an-integer", "no-rows"],
+)
+def test_a_wrongly_shaped_main_table_names_the_problem(table_copy, change, problem):
+    _rewrite(table_copy / "tss.csv.gz", change)
+    with pytest.raises(natsbench_gym.DataFileError, match=problem):
+        natsbench_gym.TableBenchmark(table_copy, "topology", cache_dir=False)
+
+
+def test_tables_without_a_validation_time_column_approximate_it(tiny_topology, tiny_value):
+    """From the training time, by NATS-Bench's image counts, a validation image costing 0.35 training images."""
+    assert tiny_topology.validation_time_source == {ds: "approximated" for ds in Dataset}
+    code = 4321
+    index = tiny_topology.index(tiny_topology.space.decode(code))
+    for ds, run, (n_train, n_valid) in ((Dataset.CIFAR10, "cifar10-valid", (25_000, 25_000)),
+                                        (Dataset.CIFAR100, "cifar100", (50_000, 5_000)),
+                                        (Dataset.IMAGENET16_120, "ImageNet16-120", (151_700, 3_000))):
+        per_image = tiny_value("topology", code, run, "train_time_200_s") / 200 / n_train
+        for budget in (12, 200):  # one validation pass, whatever the schedule
+            assert tiny_topology.validation_times([index], ds, budget)[0] == pytest.approx(0.35 * per_image * n_valid)
+
+
+def test_the_full_tiny_table_is_good(full_tiny_table):
+    """The files the bad-file tests damage are valid to begin with."""
+    bench = natsbench_gym.TableBenchmark(full_tiny_table, "topology", cache_dir=False)
+    assert bench.latency_devices == ("dev_a", "dev_b")
+    np.testing.assert_array_equal(bench.seed_values(3, "valid_accuracy", "cifar10", 200), [827.0, 938.0])
+    assert natsbench_gym.TableBenchmark(full_tiny_table, "size", cache_dir=False).space.size == 32768
 
 
 # --- resolution chain ---------------------------------------------------------------------------
@@ -529,6 +735,38 @@ def test_official_backend_reads_the_records(official, raw_api, topology_bench, s
         assert all(math.isnan(v) for v in bench.query(12, "cifar100", kind.budgets[0]).values())
 
 
+def test_official_query_makes_one_nats_bench_call_per_record(official_dir, monkeypatch):
+    """One ``get_more_info`` per training run and one ``get_cost_info`` per query, never one per metric."""
+    bench = natsbench_gym.NATSBenchAPIBenchmark(official_dir, "topology")
+    calls: list[tuple[str, str, str]] = []
+    for name in ("get_more_info", "get_cost_info"):
+        real = getattr(bench.api, name)
+
+        def spy(index, dataset, *args, _real=real, _name=name, **kwargs):
+            calls.append((_name, dataset, str(kwargs.get("hp"))))
+            return _real(index, dataset, *args, **kwargs)
+
+        monkeypatch.setattr(bench.api, name, spy)
+
+    every = bench.query(11, "cifar100", 200)  # all seven metrics
+    assert set(every) == set(Metric)
+    assert sorted(calls) == [("get_cost_info", "cifar100", "200"), ("get_more_info", "cifar100", "200")]
+    calls.clear()
+    bench.query(0, "cifar10", 12)  # CIFAR-10: validation and time from cifar10-valid, test and train from cifar10
+    assert sorted(calls) == [("get_cost_info", "cifar10", "12"), ("get_more_info", "cifar10", "12"),
+                             ("get_more_info", "cifar10-valid", "12")]
+    calls.clear()
+    bench.query(284, "ImageNet16-120", 200, metrics=["valid_accuracy", "test_accuracy", "train_time"])
+    assert calls == [("get_more_info", "ImageNet16-120", "200")]
+    calls.clear()
+    bench.query(284, "ImageNet16-120", 200, metrics=["flops", "params"])
+    assert calls == [("get_cost_info", "ImageNet16-120", "200")]
+    calls.clear()
+    assert bench.query(11, "cifar100", 200) == every  # records are kept: a repeat calls nothing
+    bench.query_many([0, 11, 284], "cifar100", 200)
+    assert sorted(calls) == [("get_cost_info", "cifar100", "200")] * 2 + [("get_more_info", "cifar100", "200")] * 2
+
+
 def test_official_per_seed_values(official, topology_bench):
     for index in OFFICIAL_INDICES:
         np.testing.assert_allclose(
@@ -577,10 +815,46 @@ def test_converted_table_lists_every_architecture(converted, topology_bench, siz
 def test_converted_per_seed_values(converted, raw_api):
     bench, api = converted[SpaceKind.TOPOLOGY], raw_api[SpaceKind.TOPOLOGY]
     for budget in (12, 200):
-        for index in OFFICIAL_INDICES:
-            seeds = api.query_meta_info_by_index(index, hp=str(budget)).get_dataset_seeds("cifar10-valid")
-            expected = [api.get_more_info(index, "cifar10-valid", hp=str(budget), is_random=s)["valid-accuracy"] for s in seeds]
-            np.testing.assert_array_equal(bench.seed_values(index, "valid_accuracy", "cifar10", budget), expected)
+        for ds, run in ((Dataset.CIFAR10, "cifar10-valid"), (Dataset.CIFAR100, "cifar100"),
+                        (Dataset.IMAGENET16_120, "ImageNet16-120")):
+            assert bench.has_seed_values("valid_accuracy", ds, budget)  # noise=True works at hp=12 too
+            for index in OFFICIAL_INDICES:
+                seeds = api.query_meta_info_by_index(index, hp=str(budget)).get_dataset_seeds(run)
+                expected = [api.get_more_info(index, run, hp=str(budget), is_random=s)["valid-accuracy"] for s in seeds]
+                np.testing.assert_array_equal(bench.seed_values(index, "valid_accuracy", ds, budget), expected)
+
+
+def test_validation_times_are_nats_bench_valid_per_time(official, converted, raw_api, topology_bench):
+    """What ``simulate_train_eval`` adds to the training time: the official backend and a converted
+    table give it exactly; the shared table (no ``valid_time_s`` column) approximates it."""
+    api = raw_api[SpaceKind.TOPOLOGY]
+    assert converted[SpaceKind.TOPOLOGY].validation_time_source == {ds: "table" for ds in Dataset}
+    assert topology_bench.validation_time_source == {ds: "approximated" for ds in Dataset}
+    for ds in Dataset:
+        run = "cifar10-valid" if ds is Dataset.CIFAR10 else ds.value
+        for budget in (12, 200):
+            expected = [api.get_more_info(i, run, hp=str(budget), is_random=False)["valid-per-time"] for i in OFFICIAL_INDICES]
+            np.testing.assert_array_equal(official[SpaceKind.TOPOLOGY].validation_times(list(OFFICIAL_INDICES), ds, budget), expected)
+            # one column for every schedule: hp="12"'s record can differ from hp="200"'s in the last bits
+            np.testing.assert_allclose(converted[SpaceKind.TOPOLOGY].validation_times(list(OFFICIAL_INDICES), ds, budget),
+                                       expected, rtol=1e-12)
+            approx = topology_bench.validation_times(list(OFFICIAL_INDICES), ds, budget)
+            np.testing.assert_allclose(approx, expected, rtol=0.3)  # arch 284's real ratio is 0.49, not 0.35
+        assert np.isnan(official[SpaceKind.TOPOLOGY].validation_times([12], ds, 200)).all()  # no record
+    assert np.isnan(converted[SpaceKind.TOPOLOGY].validation_times([12], "cifar10", 200)).all()
+
+
+def test_official_backend_keeps_few_records_loaded(official_dir, monkeypatch):
+    from natsbench_gym.benchmarks import official as official_module
+
+    monkeypatch.setattr(official_module, "MAX_LOADED_RECORDS", 1)
+    bench = natsbench_gym.NATSBenchAPIBenchmark(official_dir, "topology")
+    first = {i: bench.query(i, "cifar100", 200) for i in OFFICIAL_INDICES}
+    assert len(bench.api.arch2infos_dict) == 1
+    bench._infos.clear()
+    bench._costs.clear()
+    assert {i: bench.query(i, "cifar100", 200) for i in OFFICIAL_INDICES} == first  # reloaded from disk
+    np.testing.assert_allclose(bench.seed_values(0, "valid_accuracy", "cifar10", 200), [82.092, 81.616, 82.24], atol=1e-4)
 
 
 def test_convert_command_line(official_dir, tmp_path, capsys):

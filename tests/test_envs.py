@@ -211,8 +211,11 @@ def test_episode_observations_rewards_and_info(kind, tiny):
     assert info["reward"] == rewards[-1]
     assert info["dataset"] == "cifar10" and info["budget"] == bench.default_budget
     assert info["benchmark"] == bench.describe()
-    if Metric.TRAIN_TIME in metrics:
-        assert info["train_time"] == info["total_train_time"] == metrics[Metric.TRAIN_TIME]
+    assert info["trained_on"] is None  # a table: NATS-Bench's own training on the dataset asked for
+    if Metric.TRAIN_TIME in metrics:  # training plus one validation pass, as NATS-Bench counts it
+        valid_time = bench.validation_times([info["index"]], "cifar10")[0]
+        assert info["valid_time"] == valid_time > 0
+        assert info["train_time"] == info["total_train_time"] == metrics[Metric.TRAIN_TIME] + valid_time
     else:
         assert np.isnan(info["train_time"]) and info["total_train_time"] == 0.0
 
@@ -239,7 +242,8 @@ def test_total_train_time_accumulates_across_resets_until_reset_time(tiny):
     bench = tiny["topology"]
     env = gym.make("NATSBench-Topology-v0", benchmark=bench, budget=200)
     archs = [(0, 1, 2, 3, 4, 0), (3, 3, 3, 3, 3, 3), (0, 1, 2, 3, 4, 0)]  # a repeat costs again
-    times = bench.query_many(np.array(archs), "cifar10", 200, ["train_time"])[Metric.TRAIN_TIME]
+    times = (bench.query_many(np.array(archs), "cifar10", 200, ["train_time"])[Metric.TRAIN_TIME]
+             + bench.validation_times(np.array(archs), "cifar10", 200))
     total = 0.0
     for arch, t in zip(archs, times, strict=True):
         *_, info = build(env, arch)
@@ -586,3 +590,24 @@ def test_training_free_metrics_are_no_evaluation(kind, precompute, tiny):
         for m, values in cheap.items():
             np.testing.assert_equal(values[i], info["metrics"][m.value])
     assert all(v.shape == (0,) for v in base.training_free_metrics([]).values())
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "ImageNet16-120"])
+@pytest.mark.parametrize("budget", [12, 200])
+def test_simulated_time_is_what_nats_bench_simulate_train_eval_counts(official_dir, dataset, budget):
+    """Over the genuine official records, one evaluation costs exactly ``simulate_train_eval``'s time."""
+    import nats_bench
+
+    bench = natsbench_gym.NATSBenchAPIBenchmark(official_dir, "topology")
+    api = nats_bench.create(str(official_dir / "NATS-tss-v1_0-3ffb9-simple"), "tss", fast_mode=True, verbose=False)
+    env = gym.make("NATSBench-Topology-v0", benchmark=bench, dataset=dataset, budget=budget,
+                   reward_model=lambda metrics: 0.0)
+    total = 0.0
+    for index in (0, 11, 284, 11):
+        *_, info = build(env, bench.encoding(index))
+        _, _, time_cost, _ = api.simulate_train_eval(index, dataset, hp=str(budget))
+        total += time_cost
+        assert info["train_time"] == pytest.approx(time_cost, rel=1e-12)
+        assert info["total_train_time"] == pytest.approx(total, rel=1e-12)
+

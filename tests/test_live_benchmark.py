@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+from conftest import REAL_DATA_SKIP_REASON  # noqa: E402
 
 import natsbench_gym  # noqa: E402
 from natsbench_gym import benchmarks as benchmarks_module  # noqa: E402
@@ -117,6 +120,24 @@ def test_interrupted_sweep_resumes(tmp_path, monkeypatch):
     assert resumed.trainings_run == 2  # architecture 1 was committed before the interruption
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty-header"])
+def test_a_corrupt_result_cache_is_moved_aside_and_rebuilt(tmp_path, caplog, damage):
+    path = tmp_path / "live.sqlite"
+    bench = LiveBenchmark("size", TINY, cache_path=path)
+    first = bench.query(9, "cifar10", metrics=["valid_accuracy"])
+    bench.close()
+    data = path.read_bytes()
+    path.write_bytes({"garbage": b"not a database " * 500, "truncated": data[: len(data) // 2],
+                      "empty-header": b"SQLite format 3\x00"}[damage])
+    again = LiveBenchmark("size", TINY, cache_path=path)  # no exception: the bad file is set aside
+    assert again.cache_path == path  # a fresh file, not memory only
+    assert again.query(9, "cifar10", metrics=["valid_accuracy"]) == first and again.trainings_run == 1
+    assert (tmp_path / "live.sqlite.corrupt").is_file()
+    assert "not a readable SQLite database" in caplog.text
+    again.close()
+    assert LiveBenchmark("size", TINY, cache_path=path).query(9, "cifar10", metrics=["valid_accuracy"]) == first
+
+
 def test_pickled_copy_reopens_the_cache(tmp_path):
     import pickle
 
@@ -140,36 +161,112 @@ def test_cheap_metrics_do_not_train():
 
 
 def test_statistics(tmp_path):
-    bench = LiveBenchmark("topology", TINY, cache_path=tmp_path / "live.sqlite", progress=True, auto_warm_up=0)
+    bench = LiveBenchmark("topology", TINY, cache_path=tmp_path / "live.sqlite", progress=True, reference_size=0)
     params, _ = space_costs(bench.space, 10, 32)
     stats = bench.stats("params", "cifar10")
     assert (stats.min, stats.max) == (params.min(), params.max())
-    with pytest.raises(MissingMetricError, match="evaluated so far"):
+    with pytest.raises(MissingMetricError, match="reference sample.*reference_size=0"):
         bench.stats("valid_accuracy", "cifar10")
-    with pytest.raises(MissingMetricError, match="warm_up"):
-        bench.stats("latency", "cifar10")
     bench.query_many([0, 1], "cifar10", metrics=["valid_accuracy", "latency"])  # two at once: progress bar
-    acc = bench.stats("valid_accuracy", "cifar10")
-    assert 0 <= acc.min <= acc.median <= acc.max <= 100
-    assert bench.stats("latency", "cifar10").min > 0
-    warmed = LiveBenchmark("size", TINY, cache_path=False)
+    with pytest.raises(MissingMetricError, match="reference_size=0"):
+        bench.stats("latency", "cifar10")  # what has been evaluated is never a statistic
+    with pytest.raises(LiveConfigError, match="reference_size"):
+        LiveBenchmark("size", TINY, cache_path=False, reference_size=1)
+    warmed = LiveBenchmark("size", TINY, cache_path=False, reference_size=2)
     indices = warmed.warm_up("cifar10", n=2)
     assert len(set(indices.tolist())) == 2 and warmed.trainings_run == 2
     assert warmed.stats("train_time", "cifar10").min > 0
+    assert warmed.stats("latency", "cifar10").min > 0
     with pytest.raises(LiveConfigError, match="warm_up"):
-        warmed.warm_up("cifar10", n=1)
+        warmed.warm_up("cifar10", n=0)
 
 
-def test_statistics_warm_up_automatically():
-    bench = LiveBenchmark("size", TINY, cache_path=False, auto_warm_up=3)
-    stats = bench.stats("valid_accuracy", "cifar10")  # no evaluation yet: trains 3 seeded archs first
+def test_statistics_come_from_the_seeded_reference_sample():
+    bench = LiveBenchmark("size", TINY, cache_path=False, reference_size=3)
+    stats = bench.stats("valid_accuracy", "cifar10")  # no evaluation yet: trains the 3 reference archs first
     assert bench.trainings_run == 3
-    assert 0 <= stats.min <= stats.median <= stats.max <= 100
-    again = LiveBenchmark("size", TINY, cache_path=False, auto_warm_up=3)
-    assert again.stats("valid_accuracy", "cifar10") == stats  # the warm-up sample is seeded
-    # the distribution a reward model normalises with is what is known, never the whole space trained
+    # accuracies: fixed bounds from chance level (digits: 10 classes) to 100 %, the sample's median
+    assert (stats.min, stats.max) == (10.0, 100.0)
+    reference = bench.reference_sample()
+    assert reference.size == 3
+    values = bench.query_many(reference, "cifar10", metrics=["valid_accuracy"])[Metric.VALID_ACCURACY]
+    assert stats.median == pytest.approx(float(np.median(values)))
+    again = LiveBenchmark("size", TINY, cache_path=False, reference_size=3)
+    assert again.stats("valid_accuracy", "cifar10") == stats  # the sample is seeded
+    np.testing.assert_array_equal(again.reference_sample(), reference)
+    # the distribution a reward model normalises with is the sample's, never the whole space trained
     assert again.space_values("valid_accuracy", "cifar10").size == 3 and again.trainings_run == 3
     assert again.space_values("params", "cifar10").size == again.space.size
+    # latency: the sample and the space's cheapest and dearest networks (by FLOPs), measured, not trained
+    latency = again.space_values("latency", "cifar10")
+    assert latency.size == 5 and again.trainings_run == 3
+    _, flops = again.costs("cifar10")
+    cheapest, dearest = again.index(again.space.decode(int(np.argmin(flops)))), again.index(again.space.decode(int(np.argmax(flops))))
+    lat = again.query_many([cheapest, dearest], "cifar10", metrics=["latency"])[Metric.LATENCY]
+    assert again.stats("latency", "cifar10").min <= lat[0] and again.stats("latency", "cifar10").max >= lat[1]
+
+
+def test_statistics_do_not_depend_on_what_the_cache_holds(tmp_path):
+    """The cause of two `make run`s of one seed differing: statistics over whatever the cache held."""
+    empty = LiveBenchmark("topology", TINY, cache_path=tmp_path / "empty.sqlite", reference_size=3)
+    busy_path = tmp_path / "busy.sqlite"
+    filler = LiveBenchmark("topology", TINY, cache_path=busy_path, reference_size=3)
+    filler.warm_up("cifar10", n=6, seed=99)  # other runs' results, better and worse than the sample
+    filler.close()
+    busy = LiveBenchmark("topology", TINY, cache_path=busy_path, reference_size=3)
+    for metric in ("valid_accuracy", "test_accuracy", "train_accuracy", "params", "flops"):
+        assert busy.stats(metric, "cifar10") == empty.stats(metric, "cifar10"), metric
+        np.testing.assert_array_equal(busy.space_values(metric, "cifar10"), empty.space_values(metric, "cifar10"))
+
+
+def test_same_seed_same_search_whatever_the_cache_holds(tmp_path):
+    """A live search twice: on an empty cache and on one full of other results; then again, warm."""
+    import gymnasium as gym
+
+    from agents import RegularizedEvolution
+
+    def search(cache: Path, reward: str) -> list[tuple]:
+        bench = LiveBenchmark("topology", TINY, cache_path=cache, reference_size=3)
+        env = gym.make("NATSBench-Topology-v0", benchmark=bench, dataset="cifar10", reward_model=reward)
+        result = RegularizedEvolution(population_size=4, sample_size=2, seed=0).search(env, budget=10)
+        bench.close()
+        return [(e.index, e.arch, e.reward, e.metrics["valid_accuracy"], e.metrics["latency"]) for e in result.history]
+
+    busy = tmp_path / "busy.sqlite"
+    filler = LiveBenchmark("topology", TINY, cache_path=busy, reference_size=3)
+    filler.warm_up("cifar10", n=8, seed=7)
+    filler.close()
+    cold = search(tmp_path / "cold.sqlite", "accuracy")
+    prefilled = search(busy, "accuracy")
+    # latency is measured, so only a cache that already holds it repeats it to the last digit
+    assert [h[:4] for h in prefilled] == [h[:4] for h in cold]
+    # the README's default preference mixes in latency: with a warm cache, the same search to the last digit
+    first = search(tmp_path / "warm.sqlite", "weighted")
+    assert search(tmp_path / "warm.sqlite", "weighted") == first
+
+
+def test_live_indices_are_official(tmp_path):
+    bench = LiveBenchmark("topology", TINY, cache_path=False)
+    code_631 = bench.space.format(bench.space.decode(631))
+    assert bench.index(code_631) == 758  # issue 20: "live #631 is official 758"
+    assert bench.arch_str(0) == "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+
+
+def test_what_is_trained_on_is_named_beside_the_dataset(tmp_path):
+    import gymnasium as gym
+
+    bench = LiveBenchmark("topology", TINY, cache_path=False, reference_size=2)
+    assert bench.trained_on("cifar100") == "sklearn digits (10 classes, 8x8), 1 epochs, C=4, N=1"
+    assert "cifar10/cifar100/ImageNet16-120 trained here on sklearn digits" in bench.describe()
+    env = gym.make("NATSBench-Topology-v0", benchmark=bench, dataset="cifar100", reward_model="params")
+    assert env.unwrapped.trained_on == bench.trained_on("cifar100")
+    env.reset(seed=0)
+    for action in (3, 0, 3, 1, 0, 1):
+        *_, info = env.step(action)
+    assert info["dataset"] == "cifar100" and info["trained_on"].startswith("sklearn digits")
+    x, y = _toy_images()
+    own = LiveBenchmark("size", TINY, data=(x, y), cache_path=False)
+    assert own.trained_on("cifar10").startswith("custom (3 classes")
 
 
 def test_user_supplied_arrays_and_datasets():
@@ -203,7 +300,7 @@ def test_index_order_from_array():
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(not os.environ.get("NATSBENCH_DATA"), reason="NATSBENCH_DATA is unset: no official topology index order")
+@pytest.mark.skipif(not os.environ.get("NATSBENCH_DATA"), reason=REAL_DATA_SKIP_REASON)
 def test_official_topology_index_order_from_a_table():
     table = natsbench_gym.load_benchmark("topology")
     bench = LiveBenchmark("topology", TINY, cache_path=False, index_to_code=table)

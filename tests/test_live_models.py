@@ -11,6 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import REAL_DATA_SKIP_REASON  # noqa: E402
+
 import natsbench_gym  # noqa: E402
 from natsbench_gym.errors import InvalidArchitectureError  # noqa: E402
 from natsbench_gym.live.cost import SIZE_SPACE_CELL, nats_cost, network_cost, space_costs  # noqa: E402
@@ -28,9 +30,7 @@ from natsbench_gym.spaces import SizeSpace, TopologySpace  # noqa: E402
 from natsbench_gym.types import Dataset, Metric  # noqa: E402
 
 DATA = os.environ.get("NATSBENCH_DATA")
-needs_data = pytest.mark.skipif(
-    not DATA, reason="NATSBENCH_DATA is unset: set it to the NATS-Bench table directory (e.g. ../shared/natsbench)"
-)
+needs_data = pytest.mark.skipif(not DATA, reason=REAL_DATA_SKIP_REASON)
 
 # Official records (NATS-Bench v1.0 "simple" files, arch_config/params/flop), all datasets.
 OFFICIAL = [

@@ -42,8 +42,29 @@ def test_synthetic_user_run_writes_every_output_and_is_reproducible(search, tiny
     history = _history(a / "history.jsonl")
     assert len(history) == 30
     assert len((a / "judgments.jsonl").read_text().splitlines()) == 10
+    run = json.loads((a / "run.json").read_text())
+    assert run["dataset"] == "cifar10" and run["trained_on"] is None and run["seed"] == 3
+    assert "dataset: cifar10  search budget" in out  # a table: NATS-Bench's own training, nothing to add
     assert search.main([*argv, "--out", str(tmp_path / "b")]) == 0
     assert [h["index"] for h in _history(tmp_path / "b" / "history.jsonl")] == [h["index"] for h in history]
+
+
+def test_live_run_names_the_data_it_trained_on(search, tmp_path, monkeypatch, capsys):
+    from natsbench_gym.live import LiveConfig
+    from natsbench_gym.live.benchmark import LiveBenchmark
+
+    tiny = LiveConfig(epochs=1, channels=4, batch_size=32, input_size=8, max_train_samples=120, latency_runs=1)
+    bench = LiveBenchmark("topology", tiny, cache_path=tmp_path / "live.sqlite", reference_size=2)
+    monkeypatch.setattr(search.natsbench_gym, "load_benchmark", lambda space, data=None: bench)
+    out = tmp_path / "live"
+    argv = ["--evaluations", "8", "--population", "4", "--sample", "2", "--comparisons", "3",
+            "--judged-architectures", "3", "--out", str(out)]
+    assert search.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "dataset: cifar10 (trained here on: sklearn digits (10 classes, 8x8), 1 epochs, C=4, N=1)" in printed
+    assert "trained here on sklearn digits" in printed  # the benchmark line says it too
+    run = json.loads((out / "run.json").read_text())
+    assert run["dataset"] == "cifar10" and run["trained_on"].startswith("sklearn digits")
 
 
 def test_human_judge_answers_the_search_s_own_pairs_on_the_page(search, tiny_tables, tmp_path, monkeypatch, capsys):

@@ -277,3 +277,36 @@ def test_errors_are_one_hierarchy():
 
     assert issubclass(InvalidArchitectureError, NATSBenchGymError) and issubclass(InvalidArchitectureError, ValueError)
     assert issubclass(UnknownNameError, NATSBenchGymError) and issubclass(UnknownNameError, ValueError)
+
+
+# --- NATS-Bench's official index order ------------------------------------------------------------
+def test_official_topology_order_is_a_permutation_with_nats_bench_anchors():
+    from natsbench_gym.spaces import official_topology_order
+
+    space = TopologySpace()
+    order = official_topology_order()
+    assert order.shape == (space.size,) and np.array_equal(np.sort(order), np.arange(space.size))
+    assert not order.flags.writeable and official_topology_order() is order  # computed once
+    arch = lambda index: space.format(space.decode(order[index]))  # noqa: E731
+    # the three indices NATS-Bench's generate_meta_info asserts after its seeded shuffle
+    assert arch(0) == "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+    assert arch(9) == "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    assert arch(123) == "|avg_pool_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
+    assert arch(11472) == ARCH_11472  # the ResNet-like cell of the README
+    assert int(np.flatnonzero(order == 631)[0]) == 758  # the dense code 631 is official #758
+    np.testing.assert_array_equal(SizeSpace().official_index_order(), np.arange(SizeSpace().size))
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("kind", ["topology", "size"])
+def test_official_order_equals_the_genuine_meta_file(official_dir, kind):
+    import bz2
+    import pickle
+
+    space = make_space(kind)
+    folder = {"topology": "NATS-tss-v1_0-3ffb9-simple", "size": "NATS-sss-v1_0-50262-simple"}[kind]
+    with bz2.open(official_dir / folder / "meta.pickle.pbz2", "rb") as fh:
+        meta_archs = pickle.load(fh)["meta_archs"]
+    order = space.official_index_order()
+    assert len(meta_archs) == space.size
+    assert [space.format(space.decode(code)) for code in order.tolist()] == list(meta_archs)

@@ -153,6 +153,7 @@ def load_benchmark(space: SpaceKind | str = "topology", path: str | os.PathLike 
         return _LOADED[key]
     raise DataNotFoundError(
         f"no NATS-Bench data found for the {kind.value} space: set NATSBENCH_DATA to a table directory "
-        "(e.g. NATSBENCH_DATA=../shared/natsbench), pass path=..., or put the official NATS-Bench files "
-        f"({'NATS-tss-v1_0-3ffb9-simple' if kind is SpaceKind.TOPOLOGY else 'NATS-sss-v1_0-50262-simple'}) under $TORCH_HOME"
+        "(natsbench-gym-convert writes one), pass path=..., or put the official NATS-Bench files "
+        f"({'NATS-tss-v1_0-3ffb9-simple' if kind is SpaceKind.TOPOLOGY else 'NATS-sss-v1_0-50262-simple'}) under "
+        "$TORCH_HOME; README.md's \"Get the NATS-Bench data\" says where to download them"
     )

@@ -73,10 +73,11 @@ class QuerySpec(NamedTuple):
 class Benchmark(ABC):
     """Metrics of the architectures of one search space.
 
-    Subclasses provide :attr:`space`, :attr:`name`, the official index order and
-    :meth:`_query_indices`, and declare their :attr:`capabilities` (default: a lookup one
-    architecture at a time, exact statistics); everything else (argument checking, single and
-    vectorised queries, statistics) is done here once.
+    Subclasses provide :attr:`space`, :attr:`name`, the index order (default: NATS-Bench's official
+    one, :meth:`~natsbench_gym.spaces.SearchSpace.official_index_order`) and :meth:`_query_indices`,
+    and declare their :attr:`capabilities` (default: a lookup one architecture at a time, exact
+    statistics); everything else (argument checking, single and vectorised queries, statistics) is
+    done here once.
 
     Attributes:
         space: the search space this benchmark covers.
@@ -89,8 +90,8 @@ class Benchmark(ABC):
 
     def __init__(self, space: SearchSpace, index_to_code: np.ndarray | None = None) -> None:
         self.space = space
-        if index_to_code is None:
-            index_to_code = np.arange(space.size, dtype=np.int64)
+        if index_to_code is None:  # NATS-Bench's own order, so every backend reports official indices
+            index_to_code = space.official_index_order()
         index_to_code = np.asarray(index_to_code, dtype=np.int64)
         if index_to_code.shape != (space.size,) or len(np.unique(index_to_code)) != space.size:
             raise InvalidArchitectureError(
@@ -361,6 +362,24 @@ class Benchmark(ABC):
             raise MissingMetricError(f"no {metric.value} values on {dataset.value} to compute statistics from")
         return MetricStats(float(values.min()), float(values.max()), float(np.median(values)))
 
+    def validation_times(
+        self, archs: Iterable[ArchLike] | np.ndarray | None, dataset: Dataset | str, budget: int | None = None
+    ) -> np.ndarray:
+        """Simulated seconds of one pass over the validation split, per architecture (``None``: the space).
+
+        NATS-Bench's ``valid-per-time``, which its ``simulate_train_eval`` adds to the training time
+        (``train-all-time``) when it accounts the cost of evaluating an architecture; the environments
+        count both the same way. ``nan`` where the backend does not know it (the live backend, which
+        counts the training it actually ran).
+        """
+        ds = self.check_dataset(dataset)
+        b = self.check_budget(budget)
+        idx = np.arange(self.space.size, dtype=np.int64) if archs is None else self.indices(archs)
+        return np.asarray(self._validation_times(idx, ds, b), dtype=np.float64)
+
+    def _validation_times(self, indices: np.ndarray, dataset: Dataset, budget: int) -> np.ndarray:
+        return np.full(len(indices), np.nan)
+
     def seed_values(
         self, arch: ArchLike, metric: Metric | str, dataset: Dataset | str, budget: int | None = None
     ) -> np.ndarray:
@@ -389,6 +408,17 @@ class Benchmark(ABC):
         return True
 
     def _seed_values(self, index: int, metric: Metric, dataset: Dataset, budget: int) -> np.ndarray | None:
+        return None
+
+    def trained_on(self, dataset: Dataset | str) -> str | None:
+        """What this backend's accuracies for ``dataset`` were actually trained on, when that is not
+        NATS-Bench's own training on ``dataset`` (``None``: it is, as for the table and official files).
+
+        The live backend trains on other data (by default scikit-learn's digits) and says so, e.g.
+        ``"sklearn digits (10 classes, 16x16), 3 epochs, C=8, N=1"``; envs put it in ``info`` and
+        scripts print it beside the dataset asked for.
+        """
+        self.check_dataset(dataset)
         return None
 
     def describe(self) -> str:

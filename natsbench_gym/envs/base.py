@@ -77,8 +77,12 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         dataset, budget, device: what the metrics are for (``device`` is the latency device).
         context: the :class:`~natsbench_gym.rewards.ScoringContext` the reward model scores in.
         reward_model: the reward model (see :meth:`set_reward_model`).
-        total_train_time: simulated training seconds of every architecture evaluated by this env
-            since it was made or since :meth:`reset_time` (``reset`` keeps it).
+        total_train_time: simulated seconds of every architecture evaluated by this env since it was
+            made or since :meth:`reset_time` (``reset`` keeps it), counted as NATS-Bench's
+            ``simulate_train_eval`` counts them: training time plus one validation pass
+            (:meth:`~natsbench_gym.benchmarks.Benchmark.validation_times`, where the backend has it).
+        trained_on: what the accuracies were actually trained on, when that is not NATS-Bench's
+            training on ``dataset`` (the live backend's digits); ``None`` otherwise.
         num_evaluations: architectures evaluated in the same period.
         num_decisions, num_choices: steps per episode and actions per step.
         constraints: the active constraints by name (``max_params``, ``allowed_choices`` ...).
@@ -125,6 +129,8 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
                 "the %s benchmark has no training time for %s after %d epochs; total_train_time stays 0",
                 self.benchmark.name, self.dataset.value, self.budget,
             )
+        #: What the accuracies were trained on when that is not NATS-Bench's training on ``dataset``.
+        self.trained_on: str | None = self.benchmark.trained_on(self.dataset)
         if self.noise and not self.benchmark.has_seed_values(self.context.accuracy_metric, self.dataset, self.budget):
             raise MissingMetricError(self._no_seed_values_message())
 
@@ -140,6 +146,12 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
             columns = self.benchmark.query_many(self._index_of_code, self.dataset, self.budget, self._metrics, self.device)
             self._metric_table = np.stack([np.asarray(columns[m], dtype=np.float64) for m in self._metrics])
             self._metric_table.flags.writeable = False
+        # Validation time of one pass, added to the training time as NATS-Bench's simulate_train_eval does.
+        self._valid_time_table: np.ndarray | None = None  # in code order
+        self._valid_time_cache: dict[int, float] = {}
+        if self._has_train_time and self._metric_table is not None:
+            self._valid_time_table = self.benchmark.validation_times(self._index_of_code, self.dataset, self.budget)
+            self._valid_time_table.flags.writeable = False
         self._query_cache: dict[int, dict[Metric, float]] = {}
         self._seed_cache: dict[int, np.ndarray] = {}
         self._reward_table: np.ndarray | None = None
@@ -439,7 +451,17 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
                 reward = self._reward_cache[index] = self._score(metrics)
         else:
             reward = self._score(metrics)
-        train_time = metrics.get(Metric.TRAIN_TIME, math.nan) if self._has_train_time else math.nan
+        train_time, valid_time = math.nan, math.nan
+        if self._has_train_time:
+            if self._valid_time_table is not None:
+                valid_time = float(self._valid_time_table[code])
+            else:
+                valid_time = self._valid_time_cache.get(index)
+                if valid_time is None:
+                    valid_time = float(self.benchmark.validation_times([index], self.dataset, self.budget)[0])
+                    self._valid_time_cache[index] = valid_time
+            # NATS-Bench's simulate_train_eval: train-all-time + valid-per-time (when the data has it)
+            train_time = metrics.get(Metric.TRAIN_TIME, math.nan) + (valid_time if valid_time == valid_time else 0.0)
         if train_time == train_time:  # not nan
             self.total_train_time += train_time
         self.num_evaluations += 1
@@ -450,8 +472,10 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
             "metrics": {m.value: v for m, v in metrics.items()},
             "reward": reward,
             "train_time": train_time,
+            "valid_time": valid_time,
             "total_train_time": self.total_train_time,
             "dataset": self.dataset.value,
+            "trained_on": self.trained_on,
             "budget": self.budget,
             "benchmark": self.benchmark.describe(),
         }

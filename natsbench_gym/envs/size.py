@@ -63,9 +63,10 @@ class NATSBenchSizeEnv(NATSBenchEnv):
     The episode terminates after the 5th step (``terminated=True``); it is never truncated. Its
     ``info`` then holds ``arch`` (official string), ``index`` (official NATS-Bench index, which for this
     space is the base-8 number of the width choices), ``encoding``, ``metrics`` (``{metric name:
-    value}``), ``reward``, ``train_time`` (``nan`` when the backend has no training time, as the
-    project's size table), ``total_train_time`` (``reset`` keeps it, ``env.unwrapped.reset_time()``
-    clears it), ``dataset``, ``budget`` and ``benchmark``. Other steps' ``info`` holds
+    value}``), ``reward``, ``train_time`` (training plus one validation pass, as for the topology env;
+    ``nan`` when the backend has no training time, as the project's size table), ``valid_time``,
+    ``total_train_time`` (``reset`` keeps it, ``env.unwrapped.reset_time()`` clears it), ``dataset``,
+    ``trained_on``, ``budget`` and ``benchmark``. Other steps' ``info`` holds
     ``total_train_time`` only. A ``step`` after the end raises ``ResetNeededError``.
 
     ## Arguments

@@ -73,10 +73,12 @@ class NATSBenchTopologyEnv(NATSBenchEnv):
     The episode terminates after the 6th step (``terminated=True``); it is never truncated. Its
     ``info`` then holds ``arch`` (official string), ``index`` (official NATS-Bench index),
     ``encoding`` (op ids), ``metrics`` (``{metric name: value}`` at the search budget, ``nan`` where the
-    data has none), ``reward``, ``train_time`` (simulated training seconds of this cell),
-    ``total_train_time`` (of every cell this env evaluated, like NATS-Bench's ``simulate_train_eval``;
-    ``reset`` keeps it, ``env.unwrapped.reset_time()`` clears it), ``dataset``, ``budget`` and
-    ``benchmark``. Other steps' ``info`` holds ``total_train_time`` only. A ``step`` after the end raises
+    data has none), ``reward``, ``train_time`` (simulated seconds this cell cost, counted as NATS-Bench's
+    ``simulate_train_eval`` counts them: ``metrics["train_time"]`` plus ``valid_time``, one validation
+    pass), ``valid_time`` (``nan`` where the backend has none), ``total_train_time`` (of every cell this
+    env evaluated; ``reset`` keeps it, ``env.unwrapped.reset_time()`` clears it), ``dataset``,
+    ``trained_on`` (what the accuracies were trained on when that is not ``dataset``: the live
+    backend's digits; else ``None``), ``budget`` and ``benchmark``. Other steps' ``info`` holds ``total_train_time`` only. A ``step`` after the end raises
     ``ResetNeededError``.
 
     ## Arguments

@@ -27,17 +27,29 @@ Pass ``data={"cifar10": ..., ...}`` to train each dataset name on data of your o
 
 **Budget.** The only budget is ``LiveConfig.epochs`` (:attr:`LiveBenchmark.budgets`).
 
-**Indices.** The size space's index is its code, as in NATS-Bench. The topology space's official
-index order is data (NATS-Bench's ``meta_archs``); without it, live topology indices are the dense
-codes of :mod:`natsbench_gym.spaces`. Pass ``index_to_code=<a table Benchmark>`` to use the
-official order. The cache is keyed by code, so both orders share results.
+**Indices.** Official NATS-Bench indices, as every backend reports them: the size space's index is
+its code, the topology space's follows NATS-Bench's own numbering
+(:func:`~natsbench_gym.spaces.official_topology_order`, no data needed), so live ``#758`` is the
+table's ``#758``. ``index_to_code=`` overrides the order. The cache is keyed by code.
 
-**Statistics.** :meth:`Benchmark.stats` normalises metrics over the whole space. ``params`` and
-``flops`` statistics are exact over the whole space (closed form, vectorised). Training the whole
-space is out of the question, so the statistics of accuracies, training time and latency are
-over the architectures evaluated *so far* (this session and every earlier one sharing the cache,
-with the same data, config and seed); they need at least two (:meth:`LiveBenchmark.warm_up` trains a
-seeded random sample), and they move as more are evaluated.
+**Statistics.** :meth:`Benchmark.stats` normalises metrics over the whole space, and they must not
+depend on what the cache happens to hold: the same seed gives the same search whether the cache is
+empty or full of other runs. ``params`` and ``flops`` statistics are exact over the whole space
+(closed form, vectorised). Training the whole space is out of the question, so the others come from
+a fixed **reference sample**: ``reference_size`` (8) architectures drawn with
+``np.random.default_rng(config.seed)`` (:meth:`LiveBenchmark.reference_sample`), trained and measured
+once, cached like every other result, and nothing else:
+
+* accuracies: fixed bounds, from chance level (``100 / classes`` of the training data) to 100 %, so
+  that no architecture better than the sample is clipped; the median (the constraint threshold of
+  Eqs. 7-8) is the sample's;
+* latency: min, max and median over the sample plus the space's lowest- and highest-FLOPs networks
+  (measured, not trained), which bracket the latency range;
+* training time: over the sample.
+
+Training is deterministic under the seed, so accuracies (and with them every statistic above but
+latency and training time, which are measured) are the same on every machine; with a warm cache
+everything is.
 
 **Cache.** Results persist in an SQLite file (default ``<default_cache_dir()>/live-v1.sqlite``, see
 :mod:`natsbench_gym.live.cache`), one committed row per result, so a repeated query costs
@@ -80,8 +92,8 @@ _TRAINING_FIELDS = {
     Metric.TRAIN_TIME: "train_time",
 }
 
-#: Below this many evaluated architectures, live statistics of a measured metric are refused.
-MIN_EVALUATED_FOR_STATS = 2
+#: The smallest reference sample (a min and a max need two values).
+MIN_REFERENCE = 2
 
 
 def default_live_cache_path() -> Path:
@@ -105,9 +117,9 @@ class LiveBenchmark(Benchmark):
         index_to_code: official index order, as an array or a :class:`Benchmark` to copy it from.
         progress: show a progress bar when several architectures are trained in one call; default:
             when stderr is a terminal.
-        auto_warm_up: when statistics of a measured metric (accuracy, latency, train time) are needed
-            and fewer than two architectures have been evaluated, first :meth:`warm_up` this many
-            seeded random architectures (``0`` raises :class:`MissingMetricError` instead).
+        reference_size: architectures in the seeded reference sample the statistics of accuracy,
+            latency and training time come from (trained on first need; see the module docstring);
+            ``0``: no sample, and those statistics raise :class:`MissingMetricError`.
 
     Example:
         >>> from natsbench_gym.live import LiveBenchmark, LiveConfig
@@ -131,7 +143,7 @@ class LiveBenchmark(Benchmark):
         cache_path: str | Path | None | bool = None,
         index_to_code: np.ndarray | Benchmark | None = None,
         progress: bool | None = None,
-        auto_warm_up: int = 8,
+        reference_size: int = 8,
     ) -> None:
         space_obj = space if isinstance(space, SearchSpace) else make_space(space)
         if isinstance(index_to_code, Benchmark):
@@ -149,8 +161,14 @@ class LiveBenchmark(Benchmark):
         self.config = config
         self._config_hash = config.config_hash()
         self.progress = progress
-        self.auto_warm_up = int(auto_warm_up)
-        self._warming_up = False
+        if isinstance(reference_size, bool) or not isinstance(reference_size, (int, np.integer)) or (
+            reference_size != 0 and not MIN_REFERENCE <= reference_size <= space_obj.size
+        ):
+            raise LiveConfigError(
+                f"reference_size={reference_size!r}; expected 0 or an integer in {MIN_REFERENCE}..{space_obj.size}"
+            )
+        self.reference_size = int(reference_size)
+        self._stats_memo: dict[tuple[Metric, Dataset], MetricStats] = {}
 
         if isinstance(data, Mapping):
             if not data:
@@ -352,75 +370,98 @@ class LiveBenchmark(Benchmark):
         }
 
     def warm_up(self, dataset: Dataset | str, n: int = 8, seed: int = 0) -> np.ndarray:
-        """Evaluate ``n`` seeded random architectures (every metric) so that statistics exist.
+        """Evaluate ``n`` seeded random architectures (every metric); return their indices.
 
-        Normalised rewards need :meth:`stats`, which the live backend computes over what it has
-        evaluated; call this once before a search. Returns the indices evaluated.
+        A way to fill the cache ahead of a search. Statistics never depend on it: they come from
+        :meth:`reference_sample`, whatever else has been evaluated.
         """
         ds = self.check_dataset(dataset)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < MIN_EVALUATED_FOR_STATS:
-            raise LiveConfigError(f"warm_up(n={n!r}); expected an integer >= {MIN_EVALUATED_FOR_STATS}")
-        codes = self.space.codes(self.space.sample_many(np.random.default_rng(seed), int(n), unique=True))
-        indices = self._code_to_index[codes]
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise LiveConfigError(f"warm_up(n={n!r}); expected a positive integer")
+        indices = self._code_to_index[self._seeded_codes(int(n), seed)]
         self.query_many(indices, ds)
         return indices
 
+    def _seeded_codes(self, n: int, seed: int) -> np.ndarray:
+        return self.space.codes(self.space.sample_many(np.random.default_rng(seed), n, unique=True))
+
+    def reference_sample(self) -> np.ndarray:
+        """Official indices of the seeded reference sample the live statistics come from.
+
+        ``reference_size`` architectures drawn with ``np.random.default_rng(config.seed)``: the same
+        for every run with this config, whatever the cache holds.
+        """
+        if not self.reference_size:
+            return np.empty(0, dtype=np.int64)
+        return self._code_to_index[self._seeded_codes(self.reference_size, self.config.seed)]
+
     # --- statistics --------------------------------------------------------------------------------
     def _space_values(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> np.ndarray:
-        """Exact whole-space params/FLOPs; for measured metrics, the architectures evaluated so far
-        (warming up first when fewer than two are known; see ``auto_warm_up``)."""
-        values = self._known_values(metric, dataset)
-        if np.count_nonzero(~np.isnan(values)) < MIN_EVALUATED_FOR_STATS and self.auto_warm_up and not self._warming_up:
-            # Normalised rewards need statistics before the first search step: train a seeded
-            # sample once (cached like every other result) rather than fail on the first step.
-            logger.info(
-                "live %s statistics need %d evaluated architectures; warming up with %d seeded random ones",
-                metric.value, MIN_EVALUATED_FOR_STATS, self.auto_warm_up,
-            )
-            self._warming_up = True
-            try:
-                self.warm_up(dataset, n=self.auto_warm_up, seed=self.config.seed)
-            finally:
-                self._warming_up = False
-            values = self._known_values(metric, dataset)
-        return values
-
-    def _known_values(self, metric: Metric, dataset: Dataset) -> np.ndarray:
+        """Exact whole-space params/FLOPs; for measured metrics, the values of the reference sample
+        (trained or measured on first need; the latency sample adds the extreme-FLOPs networks)."""
         if metric in (Metric.PARAMS, Metric.FLOPS):
             params, flops = self.costs(dataset)
             return params if metric is Metric.PARAMS else flops
-        if metric in _TRAINING_FIELDS:
-            return self._store.training_values(
-                self.space.kind.value, self.data(dataset).data_id, self._config_hash, self.config.seed,
-                _TRAINING_FIELDS[metric],
+        indices = self.reference_sample()
+        if indices.size == 0:
+            raise MissingMetricError(
+                f"the live benchmark computes {metric.value} statistics over its seeded reference sample, "
+                "and reference_size=0 turns it off; pass reference_size >= 2, or use a table backend for "
+                "whole-space statistics"
             )
-        return self._store.latency_values(self.space.kind.value, dataset.value, self._threads(), self.config.latency_runs)
+        if metric is Metric.LATENCY:
+            _, flops = self.costs(dataset)
+            extremes = self._code_to_index[np.array([int(np.argmin(flops)), int(np.argmax(flops))])]
+            indices = np.unique(np.concatenate([indices, extremes]))
+        if metric in _TRAINING_FIELDS and any(
+            self._store.get_training(self._training_key(int(c), self.data(dataset))) is None
+            for c in self._index_to_code[indices]
+        ):
+            logger.info(
+                "live: training the seeded reference sample (%d %s architectures) the %s statistics come from "
+                "(once; cached)", indices.size, self.space.kind.value, metric.value,
+            )
+        return self._query_indices(indices, dataset, budget, (metric,), device)[metric]
 
     def _stats(self, metric: Metric, dataset: Dataset, budget: int, device: str | None) -> MetricStats:
-        """Exact whole-space statistics of params/FLOPs; statistics so far for measured metrics.
+        """Exact whole-space statistics of params/FLOPs; reference-sample statistics otherwise, with
+        fixed bounds (chance level to 100 %) for accuracies. The same whatever the cache holds."""
+        key = (metric, dataset)
+        stats = self._stats_memo.get(key)
+        if stats is None:
+            values = self._space_values(metric, dataset, budget, device)
+            values = values[~np.isnan(values)]
+            if values.size == 0:
+                raise MissingMetricError(f"no {metric.value} values on {dataset.value} to compute statistics from")
+            median = float(np.median(values))
+            if metric in (Metric.TRAIN_ACCURACY, Metric.VALID_ACCURACY, Metric.TEST_ACCURACY):
+                stats = MetricStats(100.0 / self.data(dataset).num_classes, 100.0, median)
+            else:
+                stats = MetricStats(float(values.min()), float(values.max()), median)
+            self._stats_memo[key] = stats
+        return stats
 
-        Not memoised (unlike the base class): the evaluated set grows.
-        """
-        values = self._space_values(metric, dataset, budget, device)
-        values = values[~np.isnan(values)]
-        if values.size < MIN_EVALUATED_FOR_STATS:
-            raise MissingMetricError(
-                f"the live benchmark computes {metric.value} statistics over the architectures it has evaluated "
-                f"so far, and has {values.size} on {dataset.value} with this data, config and seed; evaluate at "
-                f"least {MIN_EVALUATED_FOR_STATS} first (bench.warm_up({dataset.value!r}) trains 8 random ones), or use "
-                "a table backend for whole-space statistics"
-            )
-        return MetricStats(float(values.min()), float(values.max()), float(np.median(values)))
+    # --- what the accuracies mean -----------------------------------------------------------------
+    def trained_on(self, dataset: Dataset | str) -> str:
+        """The data and budget the accuracies of ``dataset`` come from, e.g.
+        ``"sklearn digits (10 classes, 16x16), 3 epochs, C=8, N=1"``."""
+        ds = self.check_dataset(dataset)
+        data = self.data(ds)
+        c = self.config
+        name = "sklearn digits" if self._specs[self._spec_of[ds]] is None else data.name
+        net = f", C={c.channels}, N={c.cells_per_stage}" if self.space.kind is SpaceKind.TOPOLOGY else ""
+        return f"{name} ({data.num_classes} classes, {c.input_size}x{c.input_size}), {c.epochs} epochs{net}"
 
     # --- housekeeping ------------------------------------------------------------------------------
     def describe(self) -> str:
         c = self.config
-        names = sorted({self._data[i].name if i in self._data else "digits" for i in self._spec_of.values()})
+        names = {"sklearn digits" if self._specs[i] is None else self._data[i].name for i in self._spec_of.values()}
         net = f"C={c.channels}, N={c.cells_per_stage}, " if self.space.kind is SpaceKind.TOPOLOGY else ""
         where = self.cache_path or "memory"
+        asked = "/".join(ds.value for ds in self._datasets)
         return (
-            f"live {self.space.kind.value}: trains on {'/'.join(names)} ({net}{c.input_size}px, {c.epochs} epochs, "
-            f"seed {c.seed}); cache {where}"
+            f"live {self.space.kind.value}: {asked} trained here on {'/'.join(sorted(names))} "
+            f"({net}{c.input_size}px, {c.epochs} epochs, seed {c.seed}); cache {where}"
         )
 
     def close(self) -> None:

@@ -12,14 +12,18 @@ Two tables, because the two kinds of result depend on different things:
 
 ``arch_code`` is the dense code of :mod:`natsbench_gym.spaces` (independent of any index order).
 Each result is committed on its own, so an interrupted sweep resumes where it stopped; the file
-uses WAL journaling so several processes can share it. If the file cannot be opened, results stay
-in memory and a warning says why.
+uses WAL journaling so several processes can share it (SQLite's transactions are atomic: a write cut
+short is rolled back, never read). A file that is not a readable SQLite database (truncated, corrupt,
+something else) is checked for when it is opened (``PRAGMA quick_check``), moved aside to
+``<name>.corrupt`` and replaced by a fresh one, with a warning. If no file can be opened at all,
+results stay in memory and a warning says why.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -69,10 +73,20 @@ class ResultStore:
 
     def _open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=60.0)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+            try:
+                conn = self._connect()
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError):  # locked, read-only ...: not the file's fault
+                    raise
+                aside = self.path.with_name(self.path.name + ".corrupt")
+                logger.warning(
+                    "live result cache %s is not a readable SQLite database (%s); moved it to %s and starting "
+                    "a new one (its results will be computed again)", self.path, exc, aside,
+                )
+                for suffix in ("-wal", "-shm"):
+                    self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+                os.replace(self.path, aside)
+                conn = self._connect()
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -88,6 +102,20 @@ class ResultStore:
         except (OSError, sqlite3.Error) as exc:
             logger.warning("cannot open live result cache %s (%s); keeping results in memory only", self.path, exc)
             self._conn = None
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=60.0)
+        try:
+            check = conn.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check[0] if check else 'no answer'}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def __getstate__(self) -> dict:
         # A connection cannot cross processes; the copy reopens the file (e.g. in a vector-env worker).
