@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh Linux machine with Python 3.11:
-#   make run   -- create/reuse .venv, install, run the main job
+#   make run   -- create/reuse .venv, install, run the main job (natsbench-gym search $(RUN_ARGS))
 #   make test  -- create/reuse .venv, install, run the test suite (fast and slow tests)
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,7 +21,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) scripts/search.py $(RUN_ARGS)
+	$(VENV)/bin/natsbench-gym search $(RUN_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)

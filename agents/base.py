@@ -21,7 +21,7 @@ import json
 import logging
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.errors import AgentConfigError, EmptyResultError, EpisodeError, SettingTypeError
+from agents.search_logger import SearchLogger
+
 __all__ = [
     "Evaluation",
+    "evaluation_from_info",
     "SearchBudget",
     "SearchResult",
     "SearchCallback",
@@ -65,6 +69,43 @@ class Evaluation:
         return asdict(self)
 
 
+def evaluation_from_info(
+    info: Mapping[str, Any], step: int, reward: float | None = None, encoding: Sequence[int] = ()
+) -> Evaluation:
+    """The :class:`Evaluation` of a finished episode's ``info``: the one conversion every agent uses
+    (:meth:`SearchAgent.record`, so the SB3 agents' env wrapper too, and ``agents.sb3.NASCallback``).
+
+    Args:
+        info: the last step's ``info`` (``arch``, ``index``, ``encoding``, ``metrics``, ``reward``,
+            ``train_time``, ``total_train_time``, as the NATS-Bench envs give it).
+        step: the evaluation's number in its search, from 1.
+        reward: the episode's reward; ``None``: ``info["reward"]``.
+        encoding: the decisions taken, used when ``info`` has no ``encoding``.
+
+    Raises:
+        EpisodeError: ``info`` lacks ``arch`` or ``index`` (not the end of a NATS-Bench episode), or
+            the reward (neither given nor in ``info``).
+    """
+    missing = [key for key in ("arch", "index") if key not in info]
+    if reward is None and "reward" not in info:
+        missing.append("reward")
+    if missing:
+        raise EpisodeError(
+            f"the info of a finished episode lacks {', '.join(missing)} (it has {', '.join(map(str, info)) or 'nothing'}); "
+            "pass the info of the step that terminated a NATS-Bench env's episode"
+        )
+    return Evaluation(
+        step=int(step),
+        arch=str(info["arch"]),
+        index=int(info["index"]),
+        encoding=tuple(int(x) for x in info.get("encoding", encoding)),
+        metrics={str(k): float(v) for k, v in info.get("metrics", {}).items()},
+        reward=float(info["reward"] if reward is None else reward),
+        train_time=float(info.get("train_time", 0.0)),
+        total_train_time=float(info.get("total_train_time", 0.0)),
+    )
+
+
 @dataclass(frozen=True)
 class SearchBudget:
     """How much a search may spend: evaluated architectures and/or simulated training seconds.
@@ -96,13 +137,19 @@ class SearchBudget:
 
     def __post_init__(self) -> None:
         if self.evaluations is None and self.train_time is None:
-            raise ValueError("a SearchBudget needs evaluations=..., train_time=... or both")
+            raise AgentConfigError("a SearchBudget needs evaluations=..., train_time=... or both; got neither")
         if self.evaluations is not None and self.evaluations < 1:
-            raise ValueError(f"evaluations must be >= 1, got {self.evaluations}")
+            raise AgentConfigError(
+                f"evaluations must be >= 1, got {self.evaluations}; use None for a time budget only"
+            )
         if self.train_time is not None and not self.train_time > 0:
-            raise ValueError(f"train_time must be > 0 seconds, got {self.train_time}")
+            raise AgentConfigError(
+                f"train_time must be > 0 seconds, got {self.train_time}; use None for no time limit"
+            )
         if self.max_repeats is not None and self.max_repeats < 0:
-            raise ValueError(f"max_repeats must be >= 0, got {self.max_repeats}")
+            raise AgentConfigError(
+                f"max_repeats must be >= 0, got {self.max_repeats}; use None for the default (10 x evaluations)"
+            )
 
     @classmethod
     def parse(cls, budget: SearchBudget | int | None) -> SearchBudget:
@@ -112,7 +159,10 @@ class SearchBudget:
             return cls()
         if isinstance(budget, (int, np.integer)):
             return cls(evaluations=int(budget))
-        raise TypeError(f"budget must be a SearchBudget or a number of evaluations, got {budget!r}")
+        raise SettingTypeError(
+            f"budget must be a SearchBudget or a number of evaluations, got {budget!r}; "
+            "e.g. SearchBudget(evaluations=100) or 100"
+        )
 
     @property
     def max_free_repeats(self) -> int:
@@ -149,12 +199,15 @@ class SearchResult:
 
     def __post_init__(self) -> None:
         if self.scores is not None and len(self.scores) != len(self.history):
-            raise ValueError(f"scores has {len(self.scores)} entries for {len(self.history)} evaluations")
+            raise EmptyResultError(
+                f"scores has {len(self.scores)} entries for {len(self.history)} evaluations; "
+                "give one score per evaluation, or None for the env's rewards"
+            )
 
     @property
     def best(self) -> Evaluation:
         if not self.history:
-            raise ValueError("the search evaluated no architecture")
+            raise EmptyResultError("the search evaluated no architecture, so it has no best; give it a budget of >= 1")
         scores = self.search_scores()
         return self.history[int(np.argmax(np.where(np.isnan(scores), -np.inf, scores)))]  # first on ties
 
@@ -248,38 +301,38 @@ class CallbackList(SearchCallback):
 
 
 class TensorBoardCallback(SearchCallback):
-    """Logs ``search/reward``, ``search/best_reward`` and the best architecture's metrics per evaluation."""
+    """Logs the search of any agent through its :class:`~agents.search_logger.SearchLogger`, under the
+    keys of :data:`~agents.search_logger.SEARCH_KEYS` (``search/reward``, ``search/best_reward``,
+    ``search/best_<metric>``, ``search/best_arch`` ...), one point per evaluation (TensorBoard step =
+    the evaluation's number).
 
-    def __init__(self, log_dir: str | Path, run_name: str | None = None) -> None:
+    Args:
+        log_dir: the run goes to ``log_dir / run_name``.
+        run_name: default: the agent's name.
+        formats: stable-baselines3 logger formats (``"tensorboard"``, ``"csv"``, ``"stdout"``,
+            ``"json"``, ``"log"``); the SB3 agents' ``NASCallback`` writes the same keys.
+
+    Attributes:
+        search_logger: the logger of the current (or last) search.
+    """
+
+    def __init__(self, log_dir: str | Path, run_name: str | None = None, formats: Sequence[str] = ("tensorboard",)) -> None:
         self.log_dir = Path(log_dir)
         self.run_name = run_name
-        self._writer = None
-        self._best = -math.inf
+        self.formats = tuple(formats)
+        self.search_logger: SearchLogger | None = None
 
     def on_search_start(self, agent, env):
-        from torch.utils.tensorboard import SummaryWriter
-
-        self._writer = SummaryWriter(str(self.log_dir / (self.run_name or agent.name)))
-        self._best = -math.inf
+        self.search_logger = SearchLogger.configure(self.log_dir / (self.run_name or agent.name), self.formats)
 
     def _on_evaluation(self, evaluation):
-        w = self._writer
-        step = evaluation.step
-        w.add_scalar("search/reward", evaluation.reward, step)
-        if evaluation.reward > self._best:
-            self._best = evaluation.reward
-            for k, v in evaluation.metrics.items():
-                if not math.isnan(v):
-                    w.add_scalar(f"search/best_{k}", v, step)
-            w.add_text("search/best_arch", evaluation.arch, step)
-        w.add_scalar("search/best_reward", self._best, step)
-        w.add_scalar("search/total_train_time", evaluation.total_train_time, step)
+        self.search_logger.record(evaluation)
+        self.search_logger.dump(evaluation.step)
         return True
 
     def on_search_end(self, result):
-        if self._writer is not None:
-            self._writer.flush()
-            self._writer.close()
+        if self.search_logger is not None:
+            self.search_logger.close()
 
 
 def evaluate_encoding(env: gym.Env, encoding: Sequence[int], seed: int | None = None) -> tuple[float, dict]:
@@ -291,7 +344,10 @@ def evaluate_encoding(env: gym.Env, encoding: Sequence[int], seed: int | None = 
         if terminated or truncated:
             break
     if not terminated:
-        raise RuntimeError(f"the env did not terminate after the {len(encoding)} decisions of {tuple(encoding)}")
+        raise EpisodeError(
+            f"the env did not terminate after the {len(encoding)} decisions of {tuple(encoding)}; "
+            f"an encoding needs one decision per step ({getattr(env.unwrapped, 'num_decisions', '?')} here)"
+        )
     return float(reward), info
 
 
@@ -345,7 +401,7 @@ class SearchAgent(ABC):
         self.rng = np.random.default_rng(self.seed)
         self._budget = SearchBudget.parse(budget)
         if not self._budget.count_repeats and getattr(env.unwrapped, "noise", False):
-            raise ValueError(
+            raise AgentConfigError(
                 "SearchBudget(count_repeats=False) makes repeats free, but on a noisy env (noise=True) a repeat "
                 "is a new training with a new result; count them (count_repeats=True) or use noise=False"
             )
@@ -403,16 +459,7 @@ class SearchAgent(ABC):
         :meth:`evaluate` calls it; an agent whose episodes are driven by someone else (SB3's
         ``learn``) calls it from a wrapper around the env, and checks :attr:`exhausted` to stop.
         """
-        ev = Evaluation(
-            step=len(self.history) + 1,
-            arch=str(info["arch"]),
-            index=int(info["index"]),
-            encoding=tuple(int(x) for x in info.get("encoding", encoding)),
-            metrics={str(k): float(v) for k, v in info.get("metrics", {}).items()},
-            reward=reward,
-            train_time=float(info.get("train_time", 0.0)),
-            total_train_time=float(info.get("total_train_time", 0.0)),
-        )
+        ev = evaluation_from_info(info, len(self.history) + 1, reward, encoding)
         self.history.append(ev)
         if ev.index in self._evaluated:
             self._repeats += 1

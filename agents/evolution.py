@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import deque
 
 from agents.base import Evaluation, SearchAgent
+from agents.errors import AgentConfigError
 from agents.personalization import Personalization, PersonalizedSearch
 from agents.proposals import mutate_architecture, sample_architecture
 
@@ -60,9 +61,12 @@ class RegularizedEvolution(PersonalizedSearch, SearchAgent):
         personalization: Personalization | None = None,
     ) -> None:
         if population_size < 1:
-            raise ValueError(f"population_size must be >= 1, got {population_size}")
+            raise AgentConfigError(f"population_size must be >= 1, got {population_size}; the paper uses 10")
         if not 1 <= sample_size <= population_size:
-            raise ValueError(f"sample_size must be in 1..population_size={population_size}, got {sample_size}")
+            raise AgentConfigError(
+                f"sample_size must be in 1..population_size={population_size}, got {sample_size}; "
+                "the tournament samples that many members of the population (the paper: 5 of 10)"
+            )
         super().__init__(seed=seed)
         self.population_size = int(population_size)
         self.sample_size = int(sample_size)
@@ -104,5 +108,8 @@ class PersonalizedEvolution(RegularizedEvolution):
         seed: int | None = None,
     ) -> None:
         if personalization is None:
-            raise ValueError("PersonalizedEvolution needs a Personalization; use RegularizedEvolution without one")
+            raise AgentConfigError(
+                "PersonalizedEvolution needs a Personalization, got None; pass personalization=Personalization(judge) "
+                "or use RegularizedEvolution without one"
+            )
         super().__init__(population_size, sample_size, seed, personalization)

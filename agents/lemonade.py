@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import Evaluation, SearchAgent
+from agents.errors import AgentConfigError, UnsupportedEnvError
 from agents.proposals import mutate_architecture, sample_architecture
 from natsbench_gym.envs.base import TRAINING_FREE_METRICS
 from natsbench_gym.rewards import utility
@@ -79,11 +80,17 @@ class LEMONADE(SearchAgent):
         num_proposals: int | None = None,
     ) -> None:
         if population_size < 1 or num_children < 1:
-            raise ValueError(f"population_size and num_children must be >= 1, got {population_size}, {num_children}")
+            raise AgentConfigError(
+                f"population_size and num_children must be >= 1, got {population_size}, {num_children}; "
+                "the paper uses 10 and 5"
+            )
         if num_proposals is not None and num_proposals < num_children:
-            raise ValueError(f"num_proposals must be >= num_children={num_children}, got {num_proposals}")
+            raise AgentConfigError(
+                f"num_proposals must be >= num_children={num_children}, got {num_proposals}; the second KDE stage "
+                "accepts num_children of the proposals (None: propose num_children, no pre-screening)"
+            )
         if bandwidth is not None and not bandwidth > 0:
-            raise ValueError(f"bandwidth must be > 0 (or None for Scott's rule), got {bandwidth}")
+            raise AgentConfigError(f"bandwidth must be > 0 (or None for Scott's rule), got {bandwidth}")
         super().__init__(seed=seed)
         self.population_size = int(population_size)
         self.num_children = int(num_children)
@@ -92,9 +99,10 @@ class LEMONADE(SearchAgent):
         if self.num_proposals > self.num_children:
             costly = [m.value for m in self.cheap_objectives if m not in TRAINING_FREE_METRICS]
             if costly:
-                raise ValueError(
+                raise AgentConfigError(
                     f"pre-screening children (num_proposals > num_children) needs training-free cheap objectives "
-                    f"({', '.join(m.value for m in TRAINING_FREE_METRICS)}); {', '.join(costly)} needs training"
+                    f"({', '.join(m.value for m in TRAINING_FREE_METRICS)}); {', '.join(costly)} needs training; "
+                    "drop it from cheap_objectives or use num_proposals=None"
                 )
         self.bandwidth = bandwidth
         self.front: list[Evaluation] = []
@@ -197,7 +205,7 @@ class LEMONADE(SearchAgent):
             return proposals
         base = self.env.unwrapped
         if not hasattr(base, "training_free_metrics"):
-            raise TypeError(
+            raise UnsupportedEnvError(
                 f"{type(base).__name__} has no training_free_metrics(archs); LEMONADE's pre-screening "
                 "(num_proposals > num_children) needs it; use num_proposals=None"
             )

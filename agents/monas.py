@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from agents.base import SearchAgent
+from agents.errors import AgentConfigError, InfeasibleSearchError
 from agents.personalization import Personalization, PersonalizedSearch
 from agents.shaping import RankShaping, check_reward_shaping
 from reward_models.fixed import MONASReward  # MONAS's own reward, importable beside its controller
@@ -38,7 +39,7 @@ class Controller(nn.Module):
     def __init__(self, num_decisions: int, num_choices: int, hidden_size: int = 32, temperature: float = 1.0) -> None:
         super().__init__()
         if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+            raise AgentConfigError(f"temperature must be > 0, got {temperature}; 1 is the plain policy")
         self.num_decisions = num_decisions
         self.num_choices = num_choices
         self.temperature = float(temperature)
@@ -115,11 +116,13 @@ class MONAS(PersonalizedSearch, SearchAgent):
     ) -> None:
         check_reward_shaping(reward_shaping)
         if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+            raise AgentConfigError(f"temperature must be > 0, got {temperature}; 1 is the plain policy")
         if not 0.0 <= baseline_decay < 1.0:
-            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
+            raise AgentConfigError(f"baseline_decay must be in [0, 1), got {baseline_decay}; MONAS's default is 0.9")
         if episodes_per_update < 1:
-            raise ValueError(f"episodes_per_update must be >= 1, got {episodes_per_update}")
+            raise AgentConfigError(
+                f"episodes_per_update must be >= 1, got {episodes_per_update}; 1 takes a gradient step per episode"
+            )
         super().__init__(seed=seed)
         self.hidden_size = int(hidden_size)
         self.learning_rate = float(learning_rate)
@@ -180,7 +183,10 @@ class MONAS(PersonalizedSearch, SearchAgent):
             actions = self.controller.sample(self.rng)
             if not base.constrained or base.is_feasible(actions):
                 return actions
-        raise RuntimeError(f"the controller proposed no feasible architecture in 10000 draws under {base.constraints}")
+        raise InfeasibleSearchError(
+            f"the controller proposed no feasible architecture in 10000 draws under {base.constraints}; "
+            "loosen the constraints (or use an agent that proposes only feasible ones, e.g. 'maskable_ppo')"
+        )
 
     def _result_info(self) -> dict[str, Any]:
         return {**super()._result_info(), "baseline": self.baseline}

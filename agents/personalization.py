@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import BudgetExhausted, Evaluation, SearchBudget, SearchCallback, SearchResult
+from agents.errors import AgentConfigError
 from agents.proposals import sample_architecture
 from natsbench_gym.types import Metric
 from reward_models.human_preference import Judge
@@ -66,9 +67,12 @@ class Personalization:
 
     def __post_init__(self) -> None:
         if self.num_comparisons < 1:
-            raise ValueError(f"num_comparisons must be >= 1, got {self.num_comparisons}")
+            raise AgentConfigError(f"num_comparisons must be >= 1, got {self.num_comparisons}; the paper judges 10 pairs")
         if self.num_architectures is not None and self.num_architectures < 2:
-            raise ValueError(f"num_architectures must be >= 2 to form a pair, got {self.num_architectures}")
+            raise AgentConfigError(
+                f"num_architectures must be >= 2 to form a pair, got {self.num_architectures}; "
+                "the paper draws its pairs among 5 (None: the default)"
+            )
 
 
 def metrics_of(evaluations: Sequence[Evaluation]) -> dict[Metric, np.ndarray]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from agents.errors import InfeasibleSearchError
 from natsbench_gym.spaces import Encoding
 
 __all__ = ["sample_architecture", "mutate_architecture", "constrained"]
@@ -32,7 +33,9 @@ def sample_architecture(env: gym.Env, rng: np.random.Generator) -> Encoding:
         enc = base.space.sample(rng)
         if not constrained(env) or base.is_feasible(enc):
             return enc
-    raise RuntimeError(f"no feasible architecture in {_MAX_TRIES} uniform draws under {base.constraints}")
+    raise InfeasibleSearchError(
+        f"no feasible architecture in {_MAX_TRIES} uniform draws under {base.constraints}; loosen the constraints"
+    )
 
 
 def mutate_architecture(env: gym.Env, encoding: Sequence[int], rng: np.random.Generator) -> Encoding:

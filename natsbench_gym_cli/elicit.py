@@ -1,8 +1,8 @@
 """Say which of two networks you prefer, in a browser (default) or a terminal (``--tui``), and learn your reward.
 
-Usage::
+Usage (``python scripts/elicit.py ...`` runs the same)::
 
-    python scripts/elicit.py --space topology --dataset cifar10 [--session FILE] [--pairs N] [--active]
+    natsbench-gym elicit --space topology --dataset cifar10 [--session FILE] [--pairs N] [--active]
                              [--host H] [--port P] [--no-browser] [--tui]
 
 Starts a local web server (127.0.0.1 by default) and opens the page: two architectures side by side
@@ -29,8 +29,8 @@ import natsbench_gym
 from natsbench_gym.errors import NATSBenchGymError
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--space", choices=["topology", "size"], default=None, help="search space (default: the session's, else topology)")
     parser.add_argument("--dataset", default=None, help="cifar10, cifar100 or ImageNet16-120 (default: the session's, else cifar10)")
     parser.add_argument("--budget", type=int, default=None, help="training epochs of the accuracies shown (topology: 12/200; size: 90)")

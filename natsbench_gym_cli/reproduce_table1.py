@@ -289,8 +289,8 @@ def _csv_list(kind):
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--datasets", type=_csv_list(str), default=list(DATASETS), help="comma-separated datasets")
     p.add_argument("--metrics", type=_csv_list(str), default=None, help=f"comma-separated synthetic users (default: the six of Table I; also {', '.join(EXTRA_USERS)})")
     p.add_argument("--reps", type=int, default=20, help="repetitions (different seeds) per cell")
@@ -316,8 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
     from natsbench_gym.errors import NATSBenchGymError
     from reward_models.fixed import PAPER_METRICS

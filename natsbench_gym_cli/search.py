@@ -14,10 +14,10 @@ NATS-Bench networks on this machine (a few minutes; the dataset line then says w
 were trained on). Writes under ``--out``: the history (JSONL), ``run.json`` (benchmark, dataset, what
 was trained on, seed), the judgments (JSONL), the learned reward model, a plot and TensorBoard logs.
 
-Example::
+Example (``python scripts/search.py`` and ``make run RUN_ARGS=...`` run the same)::
 
-    python scripts/search.py --preference weighted --evaluations 100 --seed 0
-    NATSBENCH_DATA=../shared/natsbench python scripts/search.py --dataset cifar100 --preference flop_constraint
+    natsbench-gym search --preference weighted --evaluations 100 --seed 0
+    NATSBENCH_DATA=../shared/natsbench natsbench-gym search --dataset cifar100 --preference flop_constraint
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ logger = logging.getLogger("search")
 SHOWN = (Metric.VALID_ACCURACY, Metric.TEST_ACCURACY, Metric.PARAMS, Metric.FLOPS, Metric.LATENCY)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Personalized NAS (Alg. 1): learn your reward from pairwise judgments, then search.")
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Personalized NAS (Alg. 1): learn your reward from pairwise judgments, then search.")
     p.add_argument("--space", default="topology", choices=sorted(ENV_IDS))
     p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or ImageNet16-120")
     p.add_argument("--budget", type=int, default=None, help="training epochs of the search metrics (default: the benchmark's first)")
@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -5,9 +5,9 @@ budget the benchmark has, 200 epochs for the topology space, as NATS-Bench repor
 where there is no test accuracy, as in the size-space table), and the mean of the same accuracy over
 architectures sampled from the final policy and over uniformly random ones.
 
-Example::
+Example (``python scripts/train_agent.py`` runs the same)::
 
-    NATSBENCH_DATA=../shared/natsbench .venv/bin/python scripts/train_agent.py \\
+    NATSBENCH_DATA=../shared/natsbench natsbench-gym train \\
         --env NATSBench-Topology-v0 --algo ppo --reward accuracy --dataset cifar10 \\
         --timesteps 20000 --tensorboard runs/ --seed 0
 
@@ -34,8 +34,9 @@ from natsbench_gym.types import Metric
 logger = logging.getLogger("train_agent")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog=prog,
         description="Train an SB3 agent on a NATS-Bench environment and print the best architectures found."
     )
     parser.add_argument("--env", default=ENV_IDS["topology"], choices=tuple(ENV_IDS.values()))
@@ -99,8 +100,8 @@ def report_accuracy(benchmark: natsbench_gym.Benchmark, dataset: str, indices: l
     return np.full(len(indices), math.nan), "acc (n/a)"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

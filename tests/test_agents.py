@@ -31,7 +31,7 @@ def make_monas(seed, **kw):
 
 
 def make_ppo(seed, **kw):
-    from agents.sb3_agent import SB3Agent
+    from agents.sb3 import SB3Agent
 
     return SB3Agent("ppo", seed=seed, episodes_per_update=4, **kw)
 
@@ -519,7 +519,7 @@ def test_monas_leaves_torch_global_state_alone(make_env):
 
 # --- SB3 ---------------------------------------------------------------------------------------------
 def test_sb3_agent_with_masks_respects_constraints(make_env):
-    from agents.sb3_agent import SB3Agent
+    from agents.sb3 import SB3Agent
 
     env = make_env(forbidden_ops=("none", "skip_connect"))
     result = SB3Agent("maskable_ppo", seed=0, episodes_per_update=4).search(env, 25)
@@ -544,15 +544,11 @@ def test_evolution_and_rl_beat_random_search_on_cifar100(topology_bench):
     assert random > 70.0  # the best of 100 random cells is already in the top few percent
 
 
-# --- the script ------------------------------------------------------------------------------------------
+# --- the reproduce-figs45 job ----------------------------------------------------------------------------
 def load_script(name: str):
-    import importlib.util
+    import importlib
 
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"natsbench_gym_cli.{name}")
 
 
 def test_reproduce_figs45_script_on_the_tiny_table(tiny_tables, tmp_path, capsys):

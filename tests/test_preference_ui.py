@@ -461,11 +461,9 @@ def test_other_addresses_require_the_token(tmp_path, bench):
 
 
 def test_the_script_asks_for_a_token_off_loopback(tmp_path, tiny_tables, monkeypatch):
-    import importlib.util
+    import importlib
 
-    spec = importlib.util.spec_from_file_location("elicit", Path(__file__).parents[1] / "scripts" / "elicit.py")
-    elicit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(elicit)
+    elicit = importlib.import_module("natsbench_gym_cli.elicit")
     assert elicit.token_for("127.0.0.1") is None and elicit.token_for("localhost") is None
     token = elicit.token_for("0.0.0.0")
     assert token and len(token) >= 32 and token != elicit.token_for("0.0.0.0")
@@ -481,13 +479,11 @@ def test_the_script_asks_for_a_token_off_loopback(tmp_path, tiny_tables, monkeyp
 
 
 def test_the_script_starts_the_terminal_ui(tmp_path, tiny_tables, monkeypatch):
-    import importlib.util
+    import importlib
 
     from preference_ui.tui import ElicitationApp
 
-    spec = importlib.util.spec_from_file_location("elicit", Path(__file__).parents[1] / "scripts" / "elicit.py")
-    elicit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(elicit)
+    elicit = importlib.import_module("natsbench_gym_cli.elicit")
     ran = []
     monkeypatch.setattr(ElicitationApp, "run", lambda self: ran.append(self.session))
     assert elicit.main(["--tui", "--space", "size", "--session", str(tmp_path / "s.jsonl"), "--data", str(tiny_tables)]) == 0

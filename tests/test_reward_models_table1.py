@@ -1,8 +1,9 @@
-"""scripts/reproduce_table1.py and benchmarks/bench_ranknet.py: outputs, argument handling, a tiny real run."""
+"""natsbench_gym_cli/reproduce_table1.py (``natsbench-gym reproduce-table1``) and benchmarks/bench_ranknet.py: outputs, argument handling, a tiny real run."""
 
 from __future__ import annotations
 
 import csv
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def _load(relpath: str, name: str):
 
 @pytest.fixture(scope="module")
 def table1():
-    return _load("scripts/reproduce_table1.py", "reproduce_table1")
+    return importlib.import_module("natsbench_gym_cli.reproduce_table1")
 
 
 def test_paper_table_is_complete_and_in_range(table1):

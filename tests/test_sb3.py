@@ -1,4 +1,4 @@
-"""stable-baselines3 on the NATS-Bench environments: the factory, the callback, the sampler, the script.
+"""stable-baselines3 on the NATS-Bench environments: the factory, the callback, the sampler, the train job.
 
 The slow test trains PPO on the real topology table and checks that it beats uniform random sampling
 by at least 3 points of 200-epoch CIFAR-10 test accuracy (measured margin: about 6-7.5 points over
@@ -7,8 +7,7 @@ seeds 0-5, in 10-25 s on one core).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import importlib
 
 import gymnasium as gym
 import numpy as np
@@ -22,8 +21,6 @@ import natsbench_gym
 from agents.sb3 import NASCallback, default_hyperparameters, make_sb3_agent, sample_architectures
 from natsbench_gym import Metric
 from natsbench_gym.errors import UnknownNameError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +36,8 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load_job(name: str):
+    return importlib.import_module(f"natsbench_gym_cli.{name}")
 
 
 # --- factory -----------------------------------------------------------------------------------------
@@ -95,9 +89,10 @@ def test_callback_keeps_history_and_logs_to_tensorboard(tiny_topology, tmp_path,
     assert len({ev.index for ev in top}) == len(top) and [ev.reward for ev in top] == sorted((ev.reward for ev in top), reverse=True)
     events = EventAccumulator(str(next((tmp_path).glob("run_*")))).Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"nas/episode_reward", "nas/best_reward", "nas/best_test_accuracy", "nas/best_valid_accuracy"} <= scalars
-    assert "nas/best_arch/text_summary" in events.Tags()["tensors"]
-    logged = events.Scalars("nas/best_reward")[-1].value
+    assert {"search/reward", "search/best_reward", "search/best_test_accuracy", "search/best_valid_accuracy",
+            "search/evaluations", "search/total_train_time"} <= scalars
+    assert "search/best_arch/text_summary" in events.Tags()["tensors"]
+    logged = events.Scalars("search/best_reward")[-1].value
     assert logged == pytest.approx(callback.best.reward, abs=1e-6)
 
 
@@ -123,9 +118,9 @@ def test_sample_architectures_is_reproducible_and_respects_masks(tiny_tables, on
     assert len({i["index"] for i in greedy}) == 1
 
 
-# --- the script ----------------------------------------------------------------------------------------
+# --- the train job -------------------------------------------------------------------------------------
 def test_train_agent_script(tiny_tables, tmp_path, capsys, one_thread):
-    train_agent = load_script("train_agent")
+    train_agent = load_job("train")
     argv = ["--env", "NATSBench-Topology-v0", "--algo", "ppo", "--reward", "accuracy", "--dataset", "cifar10",
             "--timesteps", "400", "--tensorboard", str(tmp_path), "--seed", "0", "--data", str(tiny_tables),
             "--samples", "10", "--top", "3"]
@@ -137,7 +132,7 @@ def test_train_agent_script(tiny_tables, tmp_path, capsys, one_thread):
 
 
 def test_train_agent_script_constraints_need_masking(tiny_tables, capsys, one_thread):
-    train_agent = load_script("train_agent")
+    train_agent = load_job("train")
     base = ["--env", "NATSBench-Size-v0", "--data", str(tiny_tables), "--timesteps", "100", "--samples", "5", "--max-params", "0.1"]
     assert train_agent.main(base + ["--algo", "ppo"]) == 2
     assert "use --algo maskable_ppo" in capsys.readouterr().err

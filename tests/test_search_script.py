@@ -1,28 +1,19 @@
-"""The main job, scripts/search.py: personalized search end to end (synthetic and human judges)."""
+"""The main job, ``natsbench-gym search`` (natsbench_gym_cli.search): personalized search end to end
+(synthetic and human judges)."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def search():
-    return _load_script("search")
+    return importlib.import_module("natsbench_gym_cli.search")
 
 
 def _history(path: Path) -> list[dict]:

@@ -1,14 +1,16 @@
-"""The stable-baselines3 agents of :mod:`agents.sb3` behind the :class:`~agents.base.SearchAgent` interface.
+"""The stable-baselines3 models of :mod:`agents.sb3.factory` behind the :class:`~agents.base.SearchAgent` interface.
 
 SB3 drives the env itself (``model.learn``), so the agent puts a thin wrapper between them: every
 finished episode is one evaluation, recorded in the agent's history through
-:meth:`~agents.base.SearchAgent.record` (callbacks, budget and all), and an SB3 callback stops
-``learn`` as soon as the budget is spent or a search callback asks to stop. The policy learns online
-from exactly the evaluations the budget allows.
+:meth:`~agents.base.SearchAgent.record` (the same ``info`` -> ``Evaluation`` conversion, callbacks,
+budget and all; so ``agents.base.TensorBoardCallback`` logs it like any agent), and an SB3 callback
+stops ``learn`` as soon as the budget is spent or a search callback asks to stop. The policy learns
+online from exactly the evaluations the budget allows.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -17,8 +19,9 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.base import SearchAgent
+from agents.errors import AgentConfigError, UnknownSettingError
 from agents.personalization import Personalization, PersonalizedSearch
-from agents.sb3 import make_sb3_agent
+from agents.sb3.factory import ALGORITHMS, _check_algo, make_sb3_agent
 from agents.shaping import RankShaping, check_reward_shaping
 
 __all__ = ["SB3Agent", "RecordEvaluations"]
@@ -45,6 +48,10 @@ class RecordEvaluations(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+#: SB3 constructor arguments the agent sets itself.
+_SET_BY_THE_AGENT = ("policy", "env", "seed", "_init_setup_model")
+
+
 class _StopWhenExhausted(BaseCallback):
     def __init__(self, agent: SearchAgent) -> None:
         super().__init__()
@@ -68,9 +75,15 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
         reward_shaping: ``"none"`` (the learner gets the env's reward) or ``"rank"`` (its quantile among
             the distinct architectures evaluated so far, :class:`~agents.shaping.RankShaping`; the
             history keeps the env's reward).
-        **hyperparameters: any SB3 constructor argument (overrides the factory's defaults).
+        **hyperparameters: any SB3 constructor argument of ``algo`` (overrides the factory's defaults),
+            but ``policy``, ``env`` and ``seed``, which the agent sets.
 
     After a search :attr:`model` is the trained SB3 model.
+
+    Raises:
+        UnknownNameError: ``algo`` is not one of ``agents.sb3.ALGORITHMS``.
+        UnknownSettingError: a hyperparameter ``algo``'s constructor does not take.
+        AgentConfigError: ``episodes_per_update < 1``.
     """
 
     def __init__(
@@ -83,6 +96,16 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
         **hyperparameters: Any,
     ) -> None:
         check_reward_shaping(reward_shaping)
+        key = _check_algo(algo)
+        own = [name for name in inspect.signature(type(self)).parameters if name != "hyperparameters"]
+        sb3 = [name for name in inspect.signature(ALGORITHMS[key]).parameters if name not in _SET_BY_THE_AGENT]
+        for name in hyperparameters:
+            if name not in sb3:
+                raise UnknownSettingError(algo, name, own + sb3)
+        if episodes_per_update < 1:
+            raise AgentConfigError(
+                f"episodes_per_update must be >= 1, got {episodes_per_update}; it is the number of episodes per rollout"
+            )
         super().__init__(seed=seed)
         self.reward_shaping = reward_shaping
         self.algo = algo

@@ -1,21 +1,11 @@
-"""stable-baselines3 agents on the NATS-Bench environments: a factory, a logging callback, a sampler.
+"""Build stable-baselines3 models for the NATS-Bench environments, and sample from a trained policy.
 
 An episode of ``NATSBench-Topology-v0`` / ``NATSBench-Size-v0`` is 6 / 5 steps with a single reward at
 the end, so SB3's defaults (2048-step rollouts, discounting) suit it poorly. :func:`make_sb3_agent`
 builds PPO, A2C or MaskablePPO with rollouts of whole episodes, ``gamma=1`` and a small MLP;
-:class:`NASCallback` logs what a NAS user wants to see in TensorBoard (``nas/episode_reward``,
-``nas/best_reward``, ``nas/best_test_accuracy``, the best architecture as text) and keeps every
-evaluated architecture; :func:`sample_architectures` draws architectures from a trained policy.
-
-Example:
-    >>> import gymnasium as gym, natsbench_gym
-    >>> from agents.sb3 import NASCallback, make_sb3_agent
-    >>> env = gym.make("NATSBench-Topology-v0", dataset="cifar10")  # doctest: +SKIP
-    >>> model = make_sb3_agent("ppo", env, seed=0)  # doctest: +SKIP
-    >>> callback = NASCallback()  # doctest: +SKIP
-    >>> model.learn(20_000, callback=callback)  # doctest: +SKIP
-    >>> callback.best.arch  # doctest: +SKIP
-    '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
+:func:`sample_architectures` draws architectures from a trained policy. Train with
+``model.learn(n, callback=agents.sb3.NASCallback())`` (:mod:`agents.sb3.callback`), or search behind
+the common interface with :class:`agents.sb3.SB3Agent` (:mod:`agents.sb3.agent`).
 
 This module imports torch (through SB3); nothing in ``natsbench_gym`` imports it.
 """
@@ -23,7 +13,6 @@ This module imports torch (through SB3); nothing in ``natsbench_gym`` imports it
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,19 +22,16 @@ import torch
 from sb3_contrib import MaskablePPO
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.base import Evaluation
+from agents.errors import AgentConfigError
 from natsbench_gym.errors import UnknownNameError
 
 __all__ = [
     "ALGORITHMS",
-    "NASCallback",
     "default_hyperparameters",
     "make_sb3_agent",
     "sample_architectures",
-    "evaluation_from_info",
 ]
 
 logger = logging.getLogger(__name__)
@@ -111,12 +97,16 @@ def make_sb3_agent(
 
     Raises:
         UnknownNameError: ``algo`` is not one of :data:`ALGORITHMS`.
+        AgentConfigError: ``env_kwargs`` with an env that is not an id.
     """
     algo = _check_algo(algo)
     if isinstance(env, str):
         env = gym.make(env, **dict(env_kwargs or {}))
     elif env_kwargs:
-        raise ValueError("env_kwargs is only used when env is an id; configure the environment you pass instead")
+        raise AgentConfigError(
+            f"env_kwargs is only used when env is an id, got env={env!r} with env_kwargs={dict(env_kwargs)!r}; "
+            "configure the environment you pass instead (gym.make(id, **env_kwargs))"
+        )
     episode_length, n_envs = _episode_length(env)
     kwargs = default_hyperparameters(algo, episode_length, n_envs)
     kwargs.update(overrides)
@@ -138,72 +128,6 @@ def _episode_length(env: gym.Env | VecEnv) -> tuple[int, int]:
     if isinstance(env, VecEnv):
         return int(env.get_attr("num_decisions")[0]), env.num_envs
     return int(env.unwrapped.num_decisions), 1
-
-
-def evaluation_from_info(info: Mapping[str, Any], step: int) -> Evaluation:
-    """The :class:`~agents.base.Evaluation` of a finished episode's ``info``."""
-    return Evaluation(
-        step=step,
-        arch=str(info["arch"]),
-        index=int(info["index"]),
-        encoding=tuple(int(x) for x in info["encoding"]),
-        metrics={str(k): float(v) for k, v in info["metrics"].items()},
-        reward=float(info["reward"]),
-        train_time=float(info["train_time"]),
-        total_train_time=float(info["total_train_time"]),
-    )
-
-
-class NASCallback(BaseCallback):
-    """Record every architecture the agent builds during training and log the search to TensorBoard.
-
-    Logged (SB3 logger, so TensorBoard, CSV ... as configured): ``nas/episode_reward`` (mean since the
-    last dump), ``nas/best_reward``, ``nas/best_test_accuracy`` and ``nas/best_<metric>`` for every
-    metric of the best architecture so far (at the environment's budget), ``nas/evaluations``,
-    ``nas/total_train_time`` (simulated seconds) and ``nas/best_arch`` (text, TensorBoard only).
-
-    Attributes:
-        history: every evaluated architecture, in order.
-        best: the best one under the reward (the first on ties), or ``None``.
-    """
-
-    def __init__(self, verbose: int = 0) -> None:
-        super().__init__(verbose)
-        self.history: list[Evaluation] = []
-        self.best: Evaluation | None = None
-
-    def _on_step(self) -> bool:
-        improved = False
-        for done, info in zip(self.locals["dones"], self.locals["infos"], strict=True):
-            if not done or "arch" not in info:
-                continue
-            ev = evaluation_from_info(info, len(self.history) + 1)
-            self.history.append(ev)
-            self.logger.record_mean("nas/episode_reward", ev.reward)
-            if self.best is None or ev.reward > self.best.reward:
-                self.best = ev
-                improved = True
-        if self.best is not None:
-            best = self.best
-            self.logger.record("nas/best_reward", best.reward)
-            for name, value in best.metrics.items():
-                if not math.isnan(value):
-                    self.logger.record(f"nas/best_{name}", value)
-            self.logger.record("nas/evaluations", len(self.history))
-            self.logger.record("nas/total_train_time", self.history[-1].total_train_time)
-            if improved:
-                self.logger.record("nas/best_arch", best.arch, exclude=("stdout", "log", "csv", "json"))
-                if self.verbose:
-                    logger.info("new best %s reward %.4f after %d evaluations", best.arch, best.reward, len(self.history))
-        return True
-
-    def top(self, k: int = 5) -> list[Evaluation]:
-        """The ``k`` best distinct architectures seen, best first."""
-        seen: dict[int, Evaluation] = {}
-        for ev in self.history:
-            if ev.index not in seen or ev.reward > seen[ev.index].reward:
-                seen[ev.index] = ev
-        return sorted(seen.values(), key=lambda e: -e.reward)[:k]
 
 
 def sample_architectures(
