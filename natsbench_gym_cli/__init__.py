@@ -8,6 +8,7 @@ command                                module                               job
 ``natsbench-gym train``                :mod:`natsbench_gym_cli.train`       train an SB3 agent (PPO, A2C, MaskablePPO)
 ``natsbench-gym reproduce-table1``     :mod:`natsbench_gym_cli.reproduce_table1`  the paper's Table I and Fig. 3
 ``natsbench-gym reproduce-figs45``     :mod:`natsbench_gym_cli.reproduce_figs45`  the paper's Figs. 4 and 5
+``natsbench-gym reproduce-natsbench``  :mod:`natsbench_gym_cli.reproduce_natsbench`  NATS-Bench's own protocol
 ``natsbench-gym convert``              :mod:`natsbench_gym.benchmarks.convert`    official files -> the fast table
 =====================================  ===================================  ==========================================
 
@@ -46,6 +47,7 @@ JOBS: dict[str, Job] = {
     "train": Job("natsbench_gym_cli.train", "train a stable-baselines3 agent (PPO, A2C, MaskablePPO) on an env"),
     "reproduce-table1": Job("natsbench_gym_cli.reproduce_table1", "the paper's Table I and Fig. 3: RankNet precision"),
     "reproduce-figs45": Job("natsbench_gym_cli.reproduce_figs45", "the paper's Figs. 4 and 5: agents with fixed and learned metrics"),
+    "reproduce-natsbench": Job("natsbench_gym_cli.reproduce_natsbench", "NATS-Bench's REA / random / REINFORCE comparison under its protocol"),
     "convert": Job("natsbench_gym.benchmarks.convert", "convert official NATS-Bench files into the fast table", takes_prog=False),
 }
 

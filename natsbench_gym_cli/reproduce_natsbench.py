@@ -28,7 +28,7 @@ of docs/natsbench_protocol.md).
 
 Example::
 
-    NATSBENCH_DATA=/path/to/table python scripts/reproduce_natsbench.py --runs 100 --workers 2 \\
+    NATSBENCH_DATA=/path/to/table natsbench-gym reproduce-natsbench --runs 100 --workers 2 \\
         --out results/natsbench
 """
 
@@ -239,8 +239,8 @@ def _csv_list(text: str, allowed: Sequence[str], what: str) -> list[str]:
     return items
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Reproduce NATS-Bench's REA / random / REINFORCE comparison under its protocol.")
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Reproduce NATS-Bench's REA / random / REINFORCE comparison under its protocol.")
     p.add_argument("--algos", default=",".join(ALGORITHMS), type=lambda s: _csv_list(s, ALGORITHMS, "algorithm"))
     p.add_argument("--datasets", default=",".join(DATASETS), type=lambda s: _csv_list(s, DATASETS, "dataset"))
     p.add_argument("--runs", type=int, default=100, help="runs per algorithm and dataset (seeds 0 .. runs-1, plus --seed-offset)")
@@ -255,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.runs < 1 or args.workers < 1 or not args.time_scale > 0:
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         bench = natsbench_gym.load_benchmark("topology", args.data)
     except NATSBenchGymError as exc:
         parser.error(str(exc))
-    if bench.name == "live" or not {SEARCH_EPOCHS, REPORT_EPOCHS} <= set(bench.budgets):
+    if bench.capabilities.trains or not {SEARCH_EPOCHS, REPORT_EPOCHS} <= set(bench.budgets):
         parser.error(
             f"the protocol needs NATS-Bench's {SEARCH_EPOCHS}- and {REPORT_EPOCHS}-epoch results, and {bench.describe()} "
             f"has {', '.join(map(str, bench.budgets))} epoch(s); set NATSBENCH_DATA or --data (README: \"Get the "
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             for algo in args.algos for dataset in args.datasets for s in range(args.runs)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = "python scripts/reproduce_natsbench.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "natsbench-gym reproduce-natsbench " + " ".join(sys.argv[1:] if argv is None else argv)
     from tqdm import tqdm
 
     start = time.perf_counter()

@@ -158,7 +158,7 @@ class SyntheticUser:
     def utilities(self, indices: Iterable[int] | np.ndarray) -> np.ndarray:
         """The user's (noise-free) utility of each architecture."""
         idx = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices, dtype=np.int64)
-        needed = self.reward.required_metrics(self.context) if hasattr(self.reward, "required_metrics") else None
+        needed = self.reward.required_metrics(self.context)
         return np.asarray(self.reward.score_many(self.context.query(idx, needed), self.context), dtype=np.float64)
 
     def judge_many(
@@ -244,6 +244,9 @@ class UtilityUser:
         >>> worst_of.name
         'worst_of'
     """
+
+    #: A fixed function of fixed utilities: the env may score the whole space once.
+    precomputable = True
 
     def __init__(self, name: str, fn: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> None:
         self.name, self.fn = name, fn

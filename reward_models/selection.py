@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from natsbench_gym.errors import UnknownNameError
-from natsbench_gym.rewards import ScoringContext
+from natsbench_gym.rewards import ScoringContext, as_reward_model
 from reward_models.bradley_terry import preference_probability
 from reward_models.errors import PairSelectionError
 from reward_models.preferences import pair_key
@@ -262,8 +262,8 @@ class ActivePairSelector(PairSelector):
 
     @staticmethod
     def _member_scores(model: Any, population: np.ndarray, context: ScoringContext) -> np.ndarray:
-        needed = model.required_metrics(context) if hasattr(model, "required_metrics") else None
-        metrics = context.query(population, needed)
+        model = as_reward_model(model)
+        metrics = context.query(population, model.required_metrics(context))
         if hasattr(model, "member_scores"):
             scores = np.asarray(model.member_scores(metrics, context), dtype=np.float64)
         else:

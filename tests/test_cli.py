@@ -16,7 +16,7 @@ from natsbench_gym_cli import JOBS, main
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIMS = {"search": "search", "elicit": "elicit", "train_agent": "train", "reproduce_table1": "reproduce_table1",
-         "reproduce_figs45": "reproduce_figs45"}
+         "reproduce_figs45": "reproduce_figs45", "reproduce_natsbench": "reproduce_natsbench"}
 
 
 def test_help_lists_every_job(capsys):
@@ -25,9 +25,9 @@ def test_help_lists_every_job(capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: natsbench-gym")
-    for job in ("search", "elicit", "train", "reproduce-table1", "reproduce-figs45", "convert"):
+    for job in ("search", "elicit", "train", "reproduce-table1", "reproduce-figs45", "reproduce-natsbench", "convert"):
         assert re.search(rf"^\s+{job}\b", out, flags=re.M), job
-    assert list(JOBS) == ["search", "elicit", "train", "reproduce-table1", "reproduce-figs45", "convert"]
+    assert list(JOBS) == ["search", "elicit", "train", "reproduce-table1", "reproduce-figs45", "reproduce-natsbench", "convert"]
 
 
 def test_a_bad_job_name_gets_a_close_match(capsys):

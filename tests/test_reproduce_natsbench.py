@@ -1,10 +1,8 @@
-"""scripts/reproduce_natsbench.py: NATS-Bench's protocol (time budget, interpolation), outputs, argument errors."""
+"""natsbench-gym reproduce-natsbench: NATS-Bench's protocol (time budget, interpolation), outputs, argument errors."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("reproduce_natsbench", ROOT / "scripts" / "reproduce_natsbench.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reproduce_natsbench"] = module
-    spec.loader.exec_module(module)
-    return module
+    from natsbench_gym_cli import reproduce_natsbench
+
+    return reproduce_natsbench
 
 
 def test_interpolation_is_nats_bench_query_performance(script):
