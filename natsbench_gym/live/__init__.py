@@ -11,6 +11,7 @@ access.
 * :mod:`~natsbench_gym.live.data`: :class:`LiveData`, the training data (default: digits).
 * :mod:`~natsbench_gym.live.train`: training, evaluation and latency measurement.
 * :mod:`~natsbench_gym.live.cache`: the SQLite result store.
+* :mod:`~natsbench_gym.live.weights`: the kept networks (:class:`WeightStore`, :class:`TrainedNetwork`).
 * :mod:`~natsbench_gym.live.benchmark`: :class:`LiveBenchmark`, the backend.
 
 Example:
@@ -33,6 +34,8 @@ __all__ = [
     "LiveData",
     "NetworkCost",
     "TrainingResult",
+    "TrainedNetwork",
+    "WeightStore",
     "nats_cost",
     "network_cost",
     "space_costs",
@@ -43,6 +46,8 @@ _LAZY = {
     "LiveBenchmark": "natsbench_gym.live.benchmark",
     "LiveData": "natsbench_gym.live.data",
     "TrainingResult": "natsbench_gym.live.train",
+    "TrainedNetwork": "natsbench_gym.live.weights",
+    "WeightStore": "natsbench_gym.live.weights",
 }
 
 

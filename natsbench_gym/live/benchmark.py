@@ -54,12 +54,20 @@ everything is.
 **Cache.** Results persist in an SQLite file (default ``<default_cache_dir()>/live-v1.sqlite``, see
 :mod:`natsbench_gym.live.cache`), one committed row per result, so a repeated query costs
 microseconds and an interrupted sweep resumes where it stopped.
+
+**Weights.** Every network trained is also kept: its weights go to a bounded store beside the cache
+(:mod:`natsbench_gym.live.weights`; ``weights_dir=``, ``max_weights_bytes=``, least recently used
+deleted first), and :meth:`LiveBenchmark.trained_network` gives it back with the data split it was
+evaluated on (the preference page shows its predictions and Grad-CAM from it). A network whose
+weights are gone (evicted, or trained before weights were kept) is trained again on request:
+training is deterministic under the seed, so it is the same network.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -75,6 +83,7 @@ from natsbench_gym.live.config import LiveConfig, LiveConfigError
 from natsbench_gym.live.cost import space_costs
 from natsbench_gym.live.data import LiveData, as_live_data
 from natsbench_gym.live.train import TrainingResult, nats_latency_ms, train_and_evaluate
+from natsbench_gym.live.weights import DEFAULT_MAX_WEIGHTS_BYTES, TrainedNetwork, WeightStore
 from natsbench_gym.spaces import SearchSpace, make_space
 from natsbench_gym.types import Dataset, Metric, MetricStats, SpaceKind
 
@@ -101,6 +110,12 @@ def default_live_cache_path() -> Path:
     return default_cache_dir() / f"live-v{SCHEMA_VERSION}.sqlite"
 
 
+def default_weights_dir(cache_path: str | Path) -> Path:
+    """Where a result cache's networks are kept: ``<cache stem>-weights/`` beside it."""
+    cache_path = Path(cache_path)
+    return cache_path.with_name(cache_path.stem + "-weights")
+
+
 class LiveBenchmark(Benchmark):
     """Metrics from training the architectures here, on CPU, with a small configurable budget.
 
@@ -120,6 +135,11 @@ class LiveBenchmark(Benchmark):
         reference_size: architectures in the seeded reference sample the statistics of accuracy,
             latency and training time come from (trained on first need; see the module docstring);
             ``0``: no sample, and those statistics raise :class:`MissingMetricError`.
+        weights_dir: folder the trained networks' weights are kept in; ``None``: beside the result
+            cache (:func:`default_weights_dir`), or in memory when the cache is; ``False``: keep none
+            (then ``capabilities.keeps_weights`` is ``False``).
+        max_weights_bytes: bound on the kept weights (default 256 MiB); the least recently used
+            networks are deleted first.
 
     Example:
         >>> from natsbench_gym.live import LiveBenchmark, LiveConfig
@@ -131,8 +151,8 @@ class LiveBenchmark(Benchmark):
 
     name = "live"
     # Accuracies, latency and training time are measured here and normalised over what has been
-    # evaluated so far; results (not weights) are cached.
-    capabilities = BenchmarkCapabilities(trains=True, keeps_weights=False, exact_statistics=False)
+    # evaluated so far; results are cached and the trained networks kept (trained_network).
+    capabilities = BenchmarkCapabilities(trains=True, keeps_weights=True, exact_statistics=False)
 
     def __init__(
         self,
@@ -144,6 +164,8 @@ class LiveBenchmark(Benchmark):
         index_to_code: np.ndarray | Benchmark | None = None,
         progress: bool | None = None,
         reference_size: int = 8,
+        weights_dir: str | Path | None | bool = None,
+        max_weights_bytes: int = DEFAULT_MAX_WEIGHTS_BYTES,
     ) -> None:
         space_obj = space if isinstance(space, SearchSpace) else make_space(space)
         if isinstance(index_to_code, Benchmark):
@@ -195,6 +217,14 @@ class LiveBenchmark(Benchmark):
         else:
             path = Path(cache_path)
         self._store = ResultStore(path)
+        if weights_dir is False:
+            self._weights: WeightStore | None = None
+            self.capabilities = BenchmarkCapabilities(trains=True, keeps_weights=False, exact_statistics=False)
+        else:
+            folder = weights_dir if weights_dir not in (None, True) else (
+                default_weights_dir(self._store.path) if self._store.persistent else None)
+            self._weights = WeightStore(folder, max_weights_bytes)
+        self._network_lock = threading.Lock()
         self._results: dict[tuple, TrainingResult] = {}
         self._costs: dict[Dataset, tuple[np.ndarray, np.ndarray]] = {}
         #: Networks trained / latencies measured by this object (cache hits do not count).
@@ -288,9 +318,9 @@ class LiveBenchmark(Benchmark):
         for code in self._progress(missing, f"training {self.space.kind.value} networks on {data.name}"):
             encoding = self.space.decode(code)
             start = time.perf_counter()
-            result = train_and_evaluate(self.space.kind, encoding, data, self.config)
-            self.trainings_run += 1
             key = self._training_key(code, data)
+            result = train_and_evaluate(self.space.kind, encoding, data, self.config, keep=self._weight_keeper(key))
+            self.trainings_run += 1
             self._results[key] = result
             record = result.to_dict() | {
                 "data_name": data.name,
@@ -343,6 +373,66 @@ class LiveBenchmark(Benchmark):
         ds = self.check_dataset(dataset if dataset is not None else self.datasets[0])
         code = int(self._index_to_code[self.index(arch)])
         return self._trainings([code], ds)[code]
+
+    # --- kept networks -----------------------------------------------------------------------------
+    @property
+    def weights(self) -> WeightStore | None:
+        """Where the trained networks are kept (``None``: ``weights_dir=False``)."""
+        return self._weights
+
+    def _weight_keeper(self, key: tuple):
+        if self._weights is None:
+            return None
+        return lambda model, normalisation: self._weights.put(key, model, normalisation, torch=torch.__version__)
+
+    def trained_network(self, arch: ArchLike, dataset: Dataset | str | None = None) -> TrainedNetwork:
+        """The trained network behind ``arch``'s accuracies, with the data split it was evaluated on.
+
+        The network comes from the weight store; one not kept (evicted, or trained before weights
+        were kept) is trained again first, deterministically under the seed. Safe to call from a
+        thread other than the one querying (trainings in one process run one at a time).
+
+        Raises:
+            LiveConfigError: this benchmark keeps no weights (``weights_dir=False``).
+        """
+        if self._weights is None:
+            raise LiveConfigError("this LiveBenchmark keeps no weights (weights_dir=False); pass weights_dir=None or a folder")
+        from natsbench_gym.live.models import build_network
+
+        ds = self.check_dataset(dataset if dataset is not None else self.datasets[0])
+        index = self.index(arch)
+        code = int(self._index_to_code[index])
+        data = self.data(ds)
+        key = self._training_key(code, data)
+        encoding = self.space.decode(code)
+        with self._network_lock:  # one network trained at a time for those who ask for it
+            payload = self._weights.get(key)
+            kept: list[tuple] = []
+            if payload is None:
+                logger.info("live: training %s again to get its network back (its weights were not kept)", self.space.format(encoding))
+                result = train_and_evaluate(
+                    self.space.kind, encoding, data, self.config,
+                    keep=lambda model, norm: (kept.append((model, norm)), self._weights.put(key, model, norm, torch=torch.__version__)),
+                )
+                self.trainings_run += 1
+                if self._store.get_training(key) is None:
+                    self._results[key] = result
+                    self._store.put_training(key, self.space.format(encoding), result.to_dict() | {
+                        "data_name": data.name, "config": self.config.training_fields(), "torch": torch.__version__})
+        if kept:
+            module, (mean, std) = kept[0]
+        else:
+            module = build_network(self.space.kind, encoding, data.num_classes, self.config.channels, self.config.cells_per_stage)
+            module.load_state_dict(payload["state_dict"])
+            mean, std = payload["mean"].numpy(), payload["std"].numpy()
+        module.eval()
+        record = self._results.get(key) or self._store.get_training(key)
+        return TrainedNetwork(
+            module=module, arch_str=self.space.format(encoding), index=int(index), data=data,
+            mean=np.asarray(mean, dtype=np.float32), std=np.asarray(std, dtype=np.float32), config=self.config,
+            result=record if isinstance(record, TrainingResult) else (None if record is None else TrainingResult.from_dict(record)),
+            trained_on=self.trained_on(ds),
+        )
 
     def per_class_accuracy(
         self, arch: ArchLike, dataset: Dataset | str | None = None, split: str = "test"

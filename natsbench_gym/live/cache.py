@@ -17,6 +17,9 @@ short is rolled back, never read). A file that is not a readable SQLite database
 something else) is checked for when it is opened (``PRAGMA quick_check``), moved aside to
 ``<name>.corrupt`` and replaced by a fresh one, with a warning. If no file can be opened at all,
 results stay in memory and a warning says why.
+
+One store may be used from several threads (the preference page asks for kept networks while a
+search queries): the connection is shared under a lock.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -68,6 +72,7 @@ class ResultStore:
         self._trainings: dict[TrainingKey, dict] = {}
         self._latencies: dict[LatencyKey, float] = {}
         self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
         if self.path is not None:
             self._open()
 
@@ -105,7 +110,7 @@ class ResultStore:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=60.0)
+        conn = sqlite3.connect(str(self.path), timeout=60.0, check_same_thread=False)  # shared under self._lock
         try:
             check = conn.execute("PRAGMA quick_check").fetchone()
             if check is None or check[0] != "ok":
@@ -122,11 +127,13 @@ class ResultStore:
         state = self.__dict__.copy()
         state["_reopen"] = self._conn is not None
         state["_conn"] = None
+        del state["_lock"]
         return state
 
     def __setstate__(self, state: dict) -> None:
         reopen = state.pop("_reopen", False)
         self.__dict__.update(state)
+        self._lock = threading.RLock()
         if reopen:
             self._open()
 
@@ -144,7 +151,7 @@ class ResultStore:
             return
         for attempt in range(5):
             try:
-                with self._conn:  # one transaction per result: committed before the next starts
+                with self._lock, self._conn:  # one transaction per result: committed before the next starts
                     self._conn.execute(sql, params)
                 return
             except sqlite3.OperationalError as exc:  # "database is locked" under heavy sharing
@@ -157,10 +164,11 @@ class ResultStore:
     def get_training(self, key: TrainingKey) -> dict | None:
         record = self._trainings.get(key)
         if record is None and self._conn is not None:
-            row = self._conn.execute(
-                "SELECT record FROM trainings WHERE space=? AND arch_code=? AND data_id=? AND config_hash=? AND seed=?",
-                key,
-            ).fetchone()
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT record FROM trainings WHERE space=? AND arch_code=? AND data_id=? AND config_hash=? AND seed=?",
+                    key,
+                ).fetchone()
             if row is not None:
                 record = json.loads(row[0])
                 self._trainings[key] = record
@@ -184,10 +192,11 @@ class ResultStore:
             if k[0] == space and k[2] == data_id and k[3] == config_hash and k[4] == seed
         }
         if self._conn is not None:
-            rows = self._conn.execute(
-                f"SELECT arch_code, {column} FROM trainings WHERE space=? AND data_id=? AND config_hash=? AND seed=?",
-                (space, data_id, config_hash, seed),
-            )
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT arch_code, {column} FROM trainings WHERE space=? AND data_id=? AND config_hash=? AND seed=?",
+                    (space, data_id, config_hash, seed),
+                ).fetchall()
             for code, value in rows:
                 values.setdefault(int(code), float(value))
         return np.array(list(values.values()), dtype=np.float64)
@@ -196,10 +205,11 @@ class ResultStore:
     def get_latency(self, key: LatencyKey) -> float | None:
         value = self._latencies.get(key)
         if value is None and self._conn is not None:
-            row = self._conn.execute(
-                "SELECT latency_ms FROM latencies WHERE space=? AND arch_code=? AND dataset=? AND threads=? AND runs=?",
-                key,
-            ).fetchone()
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT latency_ms FROM latencies WHERE space=? AND arch_code=? AND dataset=? AND threads=? AND runs=?",
+                    key,
+                ).fetchone()
             if row is not None:
                 value = float(row[0])
                 self._latencies[key] = value
@@ -214,10 +224,11 @@ class ResultStore:
             k[1]: v for k, v in self._latencies.items() if k[0] == space and k[2] == dataset and k[3] == threads and k[4] == runs
         }
         if self._conn is not None:
-            rows = self._conn.execute(
-                "SELECT arch_code, latency_ms FROM latencies WHERE space=? AND dataset=? AND threads=? AND runs=?",
-                (space, dataset, threads, runs),
-            )
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT arch_code, latency_ms FROM latencies WHERE space=? AND dataset=? AND threads=? AND runs=?",
+                    (space, dataset, threads, runs),
+                ).fetchall()
             for code, value in rows:
                 values.setdefault(int(code), float(value))
         return np.array(list(values.values()), dtype=np.float64)

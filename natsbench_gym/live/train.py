@@ -3,7 +3,8 @@
 Everything here is deterministic under :attr:`LiveConfig.seed <natsbench_gym.live.config.LiveConfig>`
 on one machine with one thread count: the global torch RNG is forked (the caller's state is left
 untouched), seeded, deterministic algorithms are requested (free on CPU), and batches are drawn
-from a seeded generator.
+from a seeded generator. Trainings in one process run one at a time (:data:`TRAINING_LOCK`): they
+seed torch's global generator, which a second thread would otherwise disturb.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import statistics
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,9 +27,16 @@ from natsbench_gym.live.data import LiveData
 from natsbench_gym.live.models import build_nats_network, build_network
 from natsbench_gym.types import Dataset, SpaceKind
 
-__all__ = ["TrainingResult", "train_and_evaluate", "measure_latency", "nats_latency_ms", "torch_runtime", "prepare_split"]
+__all__ = [
+    "TrainingResult", "train_and_evaluate", "measure_latency", "nats_latency_ms", "torch_runtime", "prepare_split",
+    "input_normalisation", "TRAINING_LOCK",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Held while a network trains: a training seeds torch's global generator (the initial weights), so
+#: two at once in one process would draw each other's numbers and lose determinism.
+TRAINING_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,16 @@ def prepare_split(images: np.ndarray, input_size: int, mean: np.ndarray, std: np
     return x.contiguous()
 
 
+def input_normalisation(data: LiveData, config: LiveConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of the training images the network of ``config`` is trained on
+    (after ``max_train_samples``), the normalisation :func:`prepare_split` applies to every split."""
+    if config.max_train_samples is not None:
+        data = data.subsample_train(config.max_train_samples, config.split_seed)
+    mean = data.train_x.mean(axis=(0, 2, 3)).astype(np.float32)
+    std = (data.train_x.std(axis=(0, 2, 3)) + 1e-6).astype(np.float32)
+    return mean, std
+
+
 def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch: int = 512):
     model.eval()
     with torch.inference_mode():
@@ -119,14 +138,24 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: i
 
 
 def train_and_evaluate(
-    space: SpaceKind | str, encoding: Sequence[int], data: LiveData, config: LiveConfig
+    space: SpaceKind | str,
+    encoding: Sequence[int],
+    data: LiveData,
+    config: LiveConfig,
+    *,
+    keep: Callable[[nn.Module, tuple[np.ndarray, np.ndarray]], None] | None = None,
 ) -> TrainingResult:
-    """Train the network of ``encoding`` on ``data.train`` under ``config``; evaluate every split."""
+    """Train the network of ``encoding`` on ``data.train`` under ``config``; evaluate every split.
+
+    Args:
+        keep: called with the trained network (eval mode) and its input normalisation
+            ``(mean, std)`` before this returns, e.g. to keep its weights
+            (:class:`~natsbench_gym.live.weights.WeightStore`).
+    """
+    mean, std = input_normalisation(data, config)
     if config.max_train_samples is not None:
         data = data.subsample_train(config.max_train_samples, config.split_seed)
-    with torch_runtime(config.num_threads, config.seed):
-        mean = data.train_x.mean(axis=(0, 2, 3)).astype(np.float32)
-        std = (data.train_x.std(axis=(0, 2, 3)) + 1e-6).astype(np.float32)
+    with TRAINING_LOCK, torch_runtime(config.num_threads, config.seed):
         xs = {s: prepare_split(data.split(s)[0], config.input_size, mean, std) for s in ("train", "valid", "test")}
         ys = {s: torch.from_numpy(data.split(s)[1]) for s in ("train", "valid", "test")}
         model = build_network(space, encoding, data.num_classes, config.channels, config.cells_per_stage)
@@ -160,6 +189,8 @@ def train_and_evaluate(
         train_acc, _ = _evaluate(model, xs["train"], ys["train"], data.num_classes)
         valid_acc, per_valid = _evaluate(model, xs["valid"], ys["valid"], data.num_classes)
         test_acc, per_test = _evaluate(model, xs["test"], ys["test"], data.num_classes)
+        if keep is not None:
+            keep(model, (mean, std))
     return TrainingResult(
         train_acc, valid_acc, test_acc, train_time, per_valid, per_test,
         loss_sum / max(loss_count, 1), config.epochs,
@@ -186,6 +217,6 @@ def nats_latency_ms(
 ) -> float:
     """Latency (ms, batch 1, median) of the full-size network NATS-Bench trains for ``dataset``."""
     ds = Dataset.parse(dataset)
-    with torch_runtime(num_threads, seed=0):
+    with TRAINING_LOCK, torch_runtime(num_threads, seed=0):  # it seeds the global generator too
         model = build_nats_network(space, encoding, ds)
         return measure_latency(model, ds.image_size, runs)
