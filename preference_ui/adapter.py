@@ -27,12 +27,15 @@ from reward_models.selection import ActivePairSelector, RandomPairSelector
 
 __all__ = [
     "JudgmentStore",
-    "pair_key", "select_pair", "fit_model", "save_model", "load_model", "model_metrics", "MODEL_SUFFIX"]
+    "pair_key", "select_pair", "fit_model", "save_model", "load_model", "model_metrics", "held_out_agreement",
+    "MODEL_SUFFIX", "HELD_OUT_LIMIT"]
 
 logger = logging.getLogger(__name__)
 
 #: Extension of the fitted model's file (what ``RankNetRewardModel.save`` writes).
 MODEL_SUFFIX = ".pt"
+#: At most this many judgments are held out, one at a time, to check a fit (evenly spread beyond).
+HELD_OUT_LIMIT = 40
 
 
 class JudgmentStore:
@@ -84,6 +87,30 @@ class JudgmentStore:
         """Retract the latest judgment in force (an appended record); its pair, or ``None``."""
         retracted = self.dataset.undo(judge=self.judge)
         return None if retracted is None else retracted.indices
+
+    def in_force(self, a: int, b: int) -> Comparison | None:
+        """The judgment in force of the pair ``{a, b}`` (the latest), or ``None``."""
+        key = pair_key(a, b)
+        found = [c for c in self.dataset.comparisons if c.key == key]
+        return found[-1] if found else None
+
+    def retract_pair(self, a: int, b: int, reason: str = "undo") -> Comparison | None:
+        """Retract the judgment in force of the pair ``{a, b}`` (an appended record); it, or ``None``."""
+        current = self.in_force(a, b)
+        if current is None:
+            return None
+        return self.dataset.retract(current.id, judge=self.judge, reason=reason)
+
+    def find(self, comparison_id: str) -> Comparison | None:
+        """The comparison with this id, retracted or not (``None``: no such id)."""
+        return next((c for c in self.dataset.history if c.id == comparison_id), None)
+
+    def is_retracted(self, comparison_id: str) -> bool:
+        return self.dataset.is_retracted(comparison_id)
+
+    def history(self) -> tuple[Comparison, ...]:
+        """Every judgment ever recorded, retracted ones included, oldest first."""
+        return self.dataset.history
 
     def export_jsonl(self) -> bytes:
         """The judgments in force as JSON Lines that ``PreferenceDataset.open`` reads back."""
@@ -144,6 +171,50 @@ def load_model(path: Path) -> Any | None:
     except ModelFileError as exc:
         logger.warning("ignoring the saved reward model (fit again to replace it): %s", exc)
         return None
+
+
+def held_out_agreement(
+    comparisons: Sequence[Comparison], context: ScoringContext, seed: int, progress: Any = None,
+    limit: int = HELD_OUT_LIMIT,
+) -> dict[str, int] | None:
+    """How often a model fitted without one judgment agrees with it (leave-one-out).
+
+    Each held-out judgment (every one, or ``limit`` evenly spread ones) is predicted by a RankNet
+    fitted on all the others; it agrees when the model scores the preferred architecture higher.
+    Ties are held out too but cannot agree or disagree: they are counted apart.
+
+    Args:
+        progress: called as ``progress(done, total)`` after each held-out fit.
+
+    Returns:
+        ``{"agree": k, "held_out": m, "ties": t}`` (``m`` counts the non-tie judgments held out), or
+        ``None`` with fewer than two judgments.
+    """
+    cs = list(comparisons)
+    if len(cs) < 2:
+        return None
+    chosen = np.unique(np.linspace(0, len(cs) - 1, min(limit, len(cs))).round().astype(int)).tolist()
+    agree = held = ties = 0
+    for done, i in enumerate(chosen, start=1):
+        held_out = cs[i]
+        if held_out.outcome is Outcome.TIE:
+            ties += 1
+        else:
+            rest = cs[:i] + cs[i + 1 :]
+            try:
+                model = fit_model(rest, context, seed=int(np.random.default_rng([seed, 7, i]).integers(2**31)))
+            except NotFittedError:
+                model = None
+            if model is not None:
+                metrics = model_metrics(model, context)
+                values = context.query(list(held_out.indices), list(metrics))
+                score_a, score_b = np.asarray(model.score_many(values, context), dtype=np.float64).reshape(-1)
+                preferred_a = held_out.outcome is Outcome.A
+                agree += bool(score_a > score_b) if preferred_a else bool(score_b > score_a)
+                held += 1
+        if progress is not None:
+            progress(done, len(chosen))
+    return {"agree": agree, "held_out": held, "ties": ties}
 
 
 def model_metrics(model: Any, context: ScoringContext, available: Sequence[Metric] | None = None) -> tuple[Metric, ...]:

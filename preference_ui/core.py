@@ -12,6 +12,16 @@ pairs among random candidates (``scripts/elicit.py``). One opened with
 (:class:`preference_ui.SearchJudge` is the search's side of it). A pair already judged in the
 session file is answered from it, without asking again.
 
+**What the person can do.** Judge the pair on screen (A, B or tie), skip it, undo the last action
+(the answer is shown with what was undone), change any earlier answer from the history
+(:meth:`~ElicitationSession.change`: a retraction and the new answer, appended), fit RankNet in the
+background while judging on (:meth:`~ElicitationSession.start_fit`; the fit reports how sure it is:
+the posterior mass of its best reading, agreement with held-out judgments, a warning while judgments
+are few), queue two of the fitted top architectures as the next pair
+(:meth:`~ElicitationSession.compare`) and look at what the two networks of a pair do
+(:meth:`~ElicitationSession.evidence_for_pair`, :meth:`~ElicitationSession.gradcam`:
+:mod:`preference_ui.evidence`).
+
 **Files.** A session is its judgments file (JSONL, written by ``reward_models``' append-only
 preference store; every judgment is flushed and fsynced before the call returns, and an undo is an
 appended retraction) plus two files beside it:
@@ -22,6 +32,10 @@ appended retraction) plus two files beside it:
   atomically after every action.
 * the fitted reward model (``<name>.ranknet`` plus the extension the model's ``save`` uses), the file
   ``RankNetRewardModel.load`` reads and the environments and agents accept.
+* ``<name>.token`` -- the web page's access token when it is served off loopback
+  (:func:`preference_ui.web.session_token`; permissions 0600).
+
+Temporary files an interrupted atomic write left beside them are deleted when the session opens.
 
 **Durability.** A judgment is in the judgments file before the next pair is chosen and shown, so
 killing the process loses nothing answered. If it dies between the two writes, :meth:`open` sees
@@ -38,6 +52,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import secrets
 import threading
 import time
@@ -48,13 +63,14 @@ from typing import Any
 import numpy as np
 
 from natsbench_gym.benchmarks.base import Benchmark
-from natsbench_gym.fileio import atomic_write
+from natsbench_gym.fileio import atomic_write, remove_stale_temporaries
 from natsbench_gym.rewards import ScoringContext
 from natsbench_gym.types import Metric
 from preference_ui import adapter
 from preference_ui.catalog import MetricCatalog, format_value
 from preference_ui.drawing import architecture_lines, architecture_svg
 from preference_ui.errors import (
+    AnswerLockedError,
     InvalidRequestError,
     JudgingStoppedError,
     NotFittedError,
@@ -64,7 +80,7 @@ from preference_ui.errors import (
     UnknownPairError,
 )
 from preference_ui.state import STATE_FORMAT, Action, FitRecord, Pair, QueuedPair, SessionState
-from reward_models.preferences import OUTCOMES, Comparison
+from reward_models.preferences import OUTCOMES, Comparison, Outcome
 
 __all__ = ["ElicitationSession", "Pair", "Round", "STATE_FORMAT"]
 
@@ -72,6 +88,12 @@ logger = logging.getLogger(__name__)
 
 #: Architectures of the space the "what drives it" sensitivities are averaged over.
 DRIVER_SAMPLE = 2000
+#: Below this many judgments a fit warns that its ranking is a guess (the paper asks about ~10-20).
+FEW_JUDGMENTS = 10
+#: Posterior mass of the best reading at which the fit counts as "leaning" / "fairly sure".
+LEANING, SURE = 0.5, 0.8
+#: The words of each answer, in the orientation shown.
+ANSWER_WORDS = {"a": "A preferred", "b": "B preferred", "tie": "a tie"}
 
 
 @dataclass
@@ -112,6 +134,9 @@ class ElicitationSession:
         judge: who judges (recorded in every judgment).
         top_k: how many top architectures :meth:`fit` reports.
         for_search: show only the pairs a search asks about (:meth:`ask`); never draw pairs.
+        evidence: what shows the networks' predictions and Grad-CAM
+            (:class:`~preference_ui.evidence.EvidenceProvider`; default: one over ``context``, made
+            on first use).
 
     Attributes:
         revision: counts the changes of what an interface draws (a new round, an answer), so that an
@@ -127,6 +152,7 @@ class ElicitationSession:
         judge: str = "human",
         top_k: int = 10,
         for_search: bool = False,
+        evidence: Any = None,
     ) -> None:
         self.path = Path(path)
         self.context = context
@@ -144,6 +170,10 @@ class ElicitationSession:
         self._round: Round | None = None
         self._rounds = 0
         self._stopped: str | None = None
+        self._evidence = evidence
+        self._fit_lock = threading.Lock()  # one fit at a time; the session lock stays free meanwhile
+        self._fitting: dict[str, Any] | None = None  # the fit running now: started, phase, progress
+        self._fit_error: str | None = None
         self.revision = 0
         if self.model_path.is_file() and state.fit:
             self._model = adapter.load_model(self.model_path)
@@ -175,6 +205,7 @@ class ElicitationSession:
         seed: int | None = None,
         judge: str = "human",
         top_k: int = 10,
+        evidence: Any = None,
     ) -> ElicitationSession:
         """Resume the session at ``path``, or start it.
 
@@ -194,9 +225,10 @@ class ElicitationSession:
             seed: seeds the candidates and the pairs (default: a fresh random seed, then stored).
             judge: who judges (recorded in every judgment).
             top_k: how many top architectures a fit reports.
+            evidence: the :class:`~preference_ui.evidence.EvidenceProvider` (default: made on first use).
         """
         return cls._open(path, benchmark, dataset, budget=budget, device=device, population=population, pairs=pairs,
-                         active=active, seed=seed, judge=judge, top_k=top_k, for_search=False)
+                         active=active, seed=seed, judge=judge, top_k=top_k, for_search=False, evidence=evidence)
 
     @classmethod
     def open_for_search(
@@ -207,6 +239,7 @@ class ElicitationSession:
         seed: int | None = None,
         judge: str = "human",
         top_k: int = 10,
+        evidence: Any = None,
     ) -> ElicitationSession:
         """Resume or start a session that shows the pairs a search asks about (:meth:`ask`).
 
@@ -221,9 +254,11 @@ class ElicitationSession:
                 then stored); the pairs are the search's.
             judge: who judges (recorded in every judgment).
             top_k: how many top architectures a fit reports.
+            evidence: the :class:`~preference_ui.evidence.EvidenceProvider` (default: made on first use).
         """
         return cls._open(path, context.benchmark, context.dataset.value, budget=context.budget, device=context.device,
-                         population=None, pairs=None, active=None, seed=seed, judge=judge, top_k=top_k, for_search=True)
+                         population=None, pairs=None, active=None, seed=seed, judge=judge, top_k=top_k, for_search=True,
+                         evidence=evidence)
 
     @classmethod
     def _open(
@@ -241,9 +276,13 @@ class ElicitationSession:
         judge: str,
         top_k: int,
         for_search: bool,
+        evidence: Any = None,
     ) -> ElicitationSession:
         path = Path(path)
         state_path = cls.state_path_for(path)
+        # what a write interrupted by a crash left beside the session (never read as the files)
+        for target in (state_path, cls.model_path_for(path), cls.token_path_for(path)):
+            remove_stale_temporaries(target)
         if state_path.is_file():
             state = SessionState.read(state_path)
             kind = benchmark.space.kind.value
@@ -290,7 +329,7 @@ class ElicitationSession:
             )
             path.parent.mkdir(parents=True, exist_ok=True)
             logger.info("new session %s (seed %d, %d candidates)", path, seed, len(candidates))
-        return cls(path, context, state, judge=judge, top_k=top_k, for_search=for_search)
+        return cls(path, context, state, judge=judge, top_k=top_k, for_search=for_search, evidence=evidence)
 
     @classmethod
     def stored_settings(cls, path: str | os.PathLike) -> dict[str, Any] | None:
@@ -310,10 +349,26 @@ class ElicitationSession:
     def state_path(self) -> Path:
         return self.state_path_for(self.path)
 
+    @staticmethod
+    def model_path_for(path: str | os.PathLike) -> Path:
+        """Where the fitted reward model of the judgments file ``path`` lives."""
+        path = Path(path)
+        return path.with_name(path.stem + ".ranknet" + adapter.MODEL_SUFFIX)
+
+    @staticmethod
+    def token_path_for(path: str | os.PathLike) -> Path:
+        """Where the web page's access token of the judgments file ``path`` is kept (0600)."""
+        path = Path(path)
+        return path.with_name(path.stem + ".token")
+
     @property
     def model_path(self) -> Path:
         """The fitted reward model's file."""
-        return self.path.with_name(self.path.stem + ".ranknet" + adapter.MODEL_SUFFIX)
+        return self.model_path_for(self.path)
+
+    @property
+    def token_path(self) -> Path:
+        return self.token_path_for(self.path)
 
     @property
     def model(self) -> Any | None:
@@ -355,10 +410,15 @@ class ElicitationSession:
                 },
                 "pair": None
                 if pending is None
-                else {"id": pending.id, "a": self.describe(pending.a), "b": self.describe(pending.b)},
+                else {"id": pending.id, "a": self.describe(pending.a), "b": self.describe(pending.b),
+                      "selector": pending.selector},
                 "can_undo": len(self._state.actions) > self._handed_over,
                 "can_fit": judged > 0,
+                "can_compare": not self.for_search,
                 "fit": self._fit_summary(),
+                "fitting": self._fitting_view(),
+                "history": self.history(),
+                "evidence": self.evidence_available(),
                 "search": self._search_view(),
                 "revision": self.revision,
             }
@@ -370,10 +430,46 @@ class ElicitationSession:
         return {
             "index": int(index),
             "arch_str": arch_str,
+            "short": _short_arch(self.space, arch_str),
             "svg": architecture_svg(self.space, encoding, title=f"#{index} {arch_str}"),
             "lines": architecture_lines(self.space, encoding),
             "metrics": [view.to_json() for view in self.catalog.describe(index)],
         }
+
+    def history(self) -> list[dict[str, Any]]:
+        """The answers in force, in the order first given: each with its comparison ``id`` (what
+        :meth:`change` takes), the pair, the ``outcome``, the earlier answer if it was changed
+        (``changed_from``) and whether it can still be changed (a search's earlier rounds: no)."""
+        with self._lock:
+            in_force = {c.key: c for c in self._store.comparisons()}
+            first: dict[tuple[int, int], Comparison] = {}
+            for c in self._store.history():
+                first.setdefault(c.key, c)
+            locked = {adapter.pair_key(a.a, a.b) for a in self._state.actions[: self._handed_over] if a.kind == "judge"}
+            open_ = {adapter.pair_key(a.a, a.b) for a in self._state.actions[self._handed_over :] if a.kind == "judge"}
+            order = sorted(in_force, key=lambda k: first[k].timestamp)
+            out = []
+            for n, key in enumerate(order, start=1):
+                c = in_force[key]
+                earlier = [h for h in self._store.history() if h.key == key and h.id != c.id]
+                before = None
+                if earlier:
+                    last = earlier[-1]
+                    same_side = last.indices == c.indices
+                    before = last.outcome.value if same_side or last.outcome is Outcome.TIE else last.outcome.flipped.value
+                    if before == c.outcome.value:
+                        before = None  # undone and answered the same again: not a change
+                changeable = key in open_ if self.for_search else True
+                if self.for_search and key in locked:
+                    changeable = False
+                a, b = c.indices
+                out.append({
+                    "n": n, "id": c.id, "a": a, "b": b,
+                    "a_short": _short_arch(self.space, c.arch_a.arch_str), "b_short": _short_arch(self.space, c.arch_b.arch_str),
+                    "outcome": c.outcome.value, "text": ANSWER_WORDS[c.outcome.value], "changed_from": before,
+                    "changeable": changeable, "timestamp": c.timestamp,
+                })
+            return out
 
     # --- actions ---------------------------------------------------------------------------------
     def judge(self, pair_id: str, outcome: str) -> dict[str, Any]:
@@ -416,14 +512,55 @@ class ElicitationSession:
             self._save_state()
             return self.state()
 
-    def undo(self) -> dict[str, Any]:
-        """Take back the last judgment (an appended retraction) or skip, and show that pair again.
+    def change(self, comparison_id: str, outcome: str) -> dict[str, Any]:
+        """Replace the answer of an earlier judgment (an entry of :meth:`history`) with ``outcome``.
 
-        In a search session only the answers of the round on screen can be taken back: the search
-        already has the earlier ones.
+        Append-only: the old judgment is retracted and the new one appended (both flushed and
+        fsynced), so the file keeps both; undo changes it back. Giving the answer it already has
+        changes nothing.
 
         Raises:
-            NothingToUndoError: nothing was judged or skipped (in this round).
+            InvalidRequestError: ``outcome`` is not ``"a"``, ``"b"`` or ``"tie"``.
+            UnknownPairError: no judgment has this id.
+            AnswerLockedError: the judgment was changed or undone since (use the latest id), or a
+                search already received it.
+        """
+        if outcome not in OUTCOMES:
+            raise InvalidRequestError(f"outcome {outcome!r} is not one of {', '.join(map(repr, OUTCOMES))}")
+        if not isinstance(comparison_id, str):
+            raise InvalidRequestError(f"id must be a string, got {type(comparison_id).__name__}")
+        with self._lock:
+            current = self._store.find(comparison_id)
+            if current is None:
+                raise UnknownPairError(f"no judgment has id {comparison_id!r}; the history lists the ids of the answers in force")
+            if self._store.is_retracted(comparison_id):
+                raise AnswerLockedError(f"judgment {comparison_id!r} was changed or undone since; reload to see the answer in force")
+            entry = next(e for e in self.history() if e["id"] == comparison_id)
+            if not entry["changeable"]:
+                raise AnswerLockedError("the search already received this answer (an earlier round); "
+                                        "answers of the round on screen can be changed")
+            if current.outcome.value == outcome:
+                return self.state()
+            a, b = current.indices
+            # the retraction first: a crash between the two writes leaves the pair unanswered, and
+            # the session asks it again, rather than two answers in force
+            self._store.retract_pair(a, b, reason="changed")
+            self._store.append(a, b, outcome, current.selector)
+            self._state.actions.append(Action("change", a, b, current.selector, before=current.outcome.value, after=outcome))
+            self._save_state()
+            logger.info("changed the answer of #%d vs #%d from %s to %s", a, b, current.outcome.value, outcome)
+            return self.state()
+
+    def undo(self) -> dict[str, Any]:
+        """Take back the last judgment (an appended retraction), skip or change of an answer.
+
+        An undone judgment or skip shows its pair again; an undone change restores the earlier
+        answer (a retraction and the earlier answer, appended). In a search session only the answers
+        of the round on screen can be taken back: the search already has the earlier ones. The
+        state returned says what was undone (``undone``: ``{"kind", "a", "b", "outcome", "text"}``).
+
+        Raises:
+            NothingToUndoError: nothing was judged, skipped or changed (in this round).
         """
         with self._lock:
             actions = self._state.actions
@@ -432,8 +569,24 @@ class ElicitationSession:
                     raise NothingToUndoError("nothing to undo in this round: the search already has the earlier answers")
                 raise NothingToUndoError("nothing to undo: no pair was judged or skipped in this session")
             last = actions.pop()
+            undone: dict[str, Any] = {"kind": last.kind, "a": last.a, "b": last.b, "outcome": None}
+            if last.kind == "change":
+                self._store.retract_pair(last.a, last.b, reason="undo")
+                self._store.append(last.a, last.b, last.before, last.selector)
+                undone["outcome"] = last.after
+                undone["text"] = (f"Undone: your change of #{last.a} vs #{last.b} from {ANSWER_WORDS[last.before]} "
+                                  f"to {ANSWER_WORDS[last.after]}; it is {ANSWER_WORDS[last.before]} again.")
+                self._save_state()
+                return self.state() | {"undone": undone}
             if last.kind == "judge":
-                self._store.retract_last()
+                retracted = self._store.retract_pair(last.a, last.b)
+                if retracted is not None:
+                    word = retracted.outcome.value if retracted.indices == (last.a, last.b) or retracted.outcome is Outcome.TIE \
+                        else retracted.outcome.flipped.value
+                    undone["outcome"] = word
+                    undone["text"] = f"Undone: your answer to #{last.a} vs #{last.b} ({ANSWER_WORDS[word]}); the pair is shown again."
+            if undone.get("text") is None:
+                undone["text"] = f"Undone: the skip of #{last.a} vs #{last.b}; the pair is shown again."
             if self._round is not None:
                 pair = (last.a, last.b)
                 if pair in self._round.todo:  # an undone skip
@@ -444,29 +597,217 @@ class ElicitationSession:
             else:
                 self._show_again(last)
             self._save_state()
+            return self.state() | {"undone": undone}
+
+    def compare(self, a: int, b: int) -> dict[str, Any]:
+        """Show the pair ``(a, b)`` next (e.g. two of the fitted top architectures); the pair on
+        screen waits in the queue and comes after it.
+
+        Raises:
+            InvalidRequestError: not two different architectures of the space, or a search session
+                (a search chooses its own pairs).
+            AnswerLockedError: the pair is judged already (change its answer in the history).
+        """
+        for name, value in (("a", a), ("b", b)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise InvalidRequestError(f"{name} must be an architecture index, got {value!r}")
+        a, b = int(a), int(b)
+        size = self.space.size
+        if a == b or not (0 <= a < size and 0 <= b < size):
+            raise InvalidRequestError(f"({a}, {b}) is not two different architectures of the {self.space.kind.value} space (0..{size - 1})")
+        with self._lock:
+            if self.for_search:
+                raise InvalidRequestError("this session shows the pairs a search asks about; it cannot queue pairs of its own")
+            done = self._store.in_force(a, b)
+            if done is not None:
+                raise AnswerLockedError(f"#{a} vs #{b} is judged already ({ANSWER_WORDS[done.outcome.value]}); change it in the history")
+            pending = self._state.pending
+            if pending is not None and adapter.pair_key(pending.a, pending.b) == adapter.pair_key(a, b):
+                return self.state()
+            if pending is not None:
+                self._state.queue.insert(0, QueuedPair(pending.a, pending.b, pending.selector))
+            key = adapter.pair_key(a, b)
+            self._state.queue = [q for q in self._state.queue if adapter.pair_key(q.a, q.b) != key]
+            self._state.pending = self._new_pair(a, b, "manual:compare")
+            self._save_state()
             return self.state()
 
-    def fit(self, top_k: int | None = None) -> dict[str, Any]:
+    def fit(self, top_k: int | None = None, *, check: bool = True) -> dict[str, Any]:
         """Train RankNet on the judgments so far, save it beside the session, and summarise it.
+
+        The session stays usable while it trains (judging, undo, ...): the fit works on the
+        judgments in force when it started, and the summary says what changed since. One fit runs
+        at a time; a second call waits for the first. :meth:`start_fit` runs it in the background.
+
+        Args:
+            top_k: how many top architectures to report (default: the session's).
+            check: also hold out each judgment in turn and report how often a model fitted without it
+                agrees with it (leave-one-out; at most ``adapter.HELD_OUT_LIMIT`` of them).
 
         Raises:
             NotFittedError: there is no judgment yet, or none the model can learn from.
         """
-        with self._lock:
-            if top_k is not None:
-                self.top_k = int(top_k)
-            comparisons = self._store.comparisons()
-            if not comparisons:
-                raise NotFittedError("judge at least one pair before fitting the reward model")
-            fit_seed = int(np.random.default_rng([self._state.seed, 1, len(comparisons)]).integers(2**31))
-            model = adapter.fit_model(comparisons, self.context, seed=fit_seed)
-            adapter.save_model(model, self.model_path)
-            self._model = model
-            self._fit_view = None
-            self._state.fit = FitRecord(len(comparisons), fit_seed)
-            self._save_state()
-            logger.info("fitted RankNet on %d judgments; saved %s", len(comparisons), self.model_path)
+        with self._fit_lock:
+            with self._lock:
+                if top_k is not None:
+                    self.top_k = int(top_k)
+                comparisons = self._store.comparisons()
+                if not comparisons:
+                    raise NotFittedError("judge at least one pair before fitting the reward model")
+                fit_seed = int(np.random.default_rng([self._state.seed, 1, len(comparisons)]).integers(2**31))
+                self._fitting = {"started": time.monotonic(), "phase": "fitting", "judgments": len(comparisons),
+                                 "done": 0, "total": 0}
+                self._fit_error = None
+                self._touch()
+            try:
+                model = adapter.fit_model(comparisons, self.context, seed=fit_seed)
+                view = self._summarise_model(model)
+                quality = None
+                if check and len(comparisons) >= 2:
+                    self._set_fitting(phase="checking")
+                    quality = adapter.held_out_agreement(
+                        comparisons, self.context, fit_seed, progress=lambda done, total: self._set_fitting(done=done, total=total))
+                with self._lock:
+                    adapter.save_model(model, self.model_path)
+                    self._model = model
+                    self._fit_view = view
+                    self._state.fit = FitRecord(len(comparisons), fit_seed, tuple(c.id for c in comparisons), quality)
+                    self._save_state()
+                logger.info("fitted RankNet on %d judgments; saved %s", len(comparisons), self.model_path)
+            except Exception as exc:
+                with self._lock:
+                    self._fit_error = str(exc)
+                raise
+            finally:
+                with self._lock:
+                    self._fitting = None
+                    self._touch()
             return self.state()
+
+    def start_fit(self, top_k: int | None = None) -> dict[str, Any]:
+        """:meth:`fit` in a background thread; returns at once (the state shows ``fitting`` with
+        the seconds so far, then the new ``fit``, or ``fit_error``). A fit already running is left
+        to finish (this returns its state).
+
+        Raises:
+            NotFittedError: there is no judgment yet.
+        """
+        with self._lock:
+            if self._fitting is not None:
+                return self.state()
+            if self._store.count() == 0:
+                raise NotFittedError("judge at least one pair before fitting the reward model")
+            # mark it running now, so that the state returned (and a second click) sees it
+            self._fitting = {"started": time.monotonic(), "phase": "starting", "judgments": self._store.count(),
+                             "done": 0, "total": 0}
+
+        def run() -> None:
+            try:
+                self.fit(top_k)
+            except Exception as exc:  # noqa: BLE001 - shown on the page as fit_error
+                logger.warning("the fit failed: %s", exc)
+                with self._lock:
+                    self._fitting, self._fit_error = None, str(exc)
+                    self._touch()
+
+        threading.Thread(target=run, name="fit", daemon=True).start()
+        return self.state()
+
+    @property
+    def fitting(self) -> bool:
+        """Whether a fit is running."""
+        return self._fitting is not None
+
+    def wait_for_fit(self, timeout: float | None = None) -> bool:
+        """Block until no fit runs (``False`` on timeout)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while self._fitting is not None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(0.2 if left is None else min(0.2, left))
+        return True
+
+    def _set_fitting(self, **changes: Any) -> None:
+        with self._lock:
+            if self._fitting is not None:
+                self._fitting.update(changes)
+                self._touch()
+
+    def _fitting_view(self) -> dict[str, Any] | None:
+        if self._fitting is None:
+            return {"running": False, "error": self._fit_error} if self._fit_error else None
+        f = self._fitting
+        return {"running": True, "elapsed_s": round(time.monotonic() - f["started"], 1), "phase": f["phase"],
+                "judgments": f["judgments"], "done": f["done"], "total": f["total"], "error": None}
+
+    # --- evidence: what the networks do -------------------------------------------------------------
+    @property
+    def evidence(self) -> Any:
+        """The :class:`~preference_ui.evidence.EvidenceProvider` of this session (made on first use)."""
+        with self._lock:
+            if self._evidence is None:
+                from preference_ui.evidence import EvidenceProvider
+
+                self._evidence = EvidenceProvider(self.context, seed=self._state.seed)
+            return self._evidence
+
+    @evidence.setter
+    def evidence(self, provider: Any) -> None:
+        with self._lock:
+            if self._evidence is not None and self._evidence is not provider:
+                self._evidence.close()
+            self._evidence = provider
+
+    @property
+    def seed(self) -> int:
+        """The session's seed (candidates, pairs, fits, the evidence's image grid)."""
+        return self._state.seed
+
+    def evidence_available(self) -> dict[str, Any]:
+        """Whether the evidence panel can work here (``{"available", "why"}``; imports nothing)."""
+        import importlib.util
+
+        missing = [name for name in ("torch", "captum") if importlib.util.find_spec(name) is None]
+        if missing:
+            return {"available": False, "why": f"needs {' and '.join(missing)}: pip install -e '.[evidence]'"}
+        return {"available": True, "why": None}
+
+    def _shown(self, index: int) -> bool:
+        """Whether architecture ``index`` is one this session shows (candidates, pairs, judged)."""
+        if index in set(self._state.population):
+            return True
+        pending = self._state.pending
+        pairs = [(q.a, q.b) for q in self._state.queue] + [(a.a, a.b) for a in self._state.actions] + self._store.pairs()
+        if pending is not None:
+            pairs.append((pending.a, pending.b))
+        return any(index in pair for pair in pairs)
+
+    def _check_shown(self, *indices: int) -> None:
+        for index in indices:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+                raise InvalidRequestError(f"an architecture index must be an integer, got {index!r}")
+            with self._lock:
+                shown = self._shown(int(index))
+            if not shown:
+                raise UnknownPairError(f"architecture #{index} is not one this session shows; evidence is for its candidates and pairs")
+
+    def evidence_for_pair(self, a: int, b: int) -> dict[str, Any]:
+        """What the networks of ``a`` and ``b`` do (:meth:`EvidenceProvider.pair
+        <preference_ui.evidence.EvidenceProvider.pair>`); queues their training or loading.
+
+        Raises:
+            UnknownPairError: an architecture this session does not show.
+        """
+        self._check_shown(a, b)
+        return self.evidence.pair(int(a), int(b))
+
+    def gradcam(self, index: int, image: int, target: str = "predicted") -> dict[str, Any]:
+        """Grad-CAM of the network of ``index`` for validation image ``image`` (see
+        :meth:`EvidenceProvider.gradcam <preference_ui.evidence.EvidenceProvider.gradcam>`)."""
+        self._check_shown(index)
+        return self.evidence.gradcam(int(index), image, target)
 
     # --- rounds: the pairs a search asks about ------------------------------------------------------
     def ask(self, pairs: list[tuple[int, int]] | tuple[tuple[int, int], ...], selector: str = "manual") -> Round:
@@ -653,27 +994,34 @@ class ElicitationSession:
             self._state.pending = self._new_pair(*chosen)
 
     def _reconcile(self) -> None:
-        """Make the state agree with the judgments file after a crash between their two writes."""
-        judged = self._store.count()
-        recorded = [i for i, a in enumerate(self._state.actions) if a.kind == "judge"]
-        if judged > len(recorded):
-            # Judgments saved after the state was: the pending pair was answered (or the file was
-            # judged elsewhere, e.g. by a synthetic user): adopt them, so undo can take them back.
-            extra = self._store.comparisons()[len(recorded):]
-            for c in extra:
-                a, b = c.indices
-                self._state.actions.append(Action("judge", a, b, c.selector))
-                pending = self._state.pending
-                if pending is not None and adapter.pair_key(pending.a, pending.b) == adapter.pair_key(a, b):
-                    self._state.pending = None
-            if recorded or self._state.serial:
-                logger.warning("session state was behind the judgments file by %d judgment(s); caught up", len(extra))
-        elif judged < len(recorded):
-            # Retractions saved after the state was: finish those undos.
-            missing = len(recorded) - judged
-            for i in reversed(recorded[-missing:]):
-                self._show_again(self._state.actions.pop(i))
-            logger.warning("session state was ahead of the judgments file by %d undo(s); caught up", missing)
+        """Make the state agree with the judgments file after a crash between their two writes.
+
+        By pair: a pair judged in the file that no action records was answered after the state was
+        saved (or judged elsewhere, e.g. by a synthetic user): it is adopted, so undo can take it back;
+        a pair an action records as judged that the file no longer holds was undone (or its answer
+        was being changed) after the state was saved: the pair is shown again."""
+        in_force = [c.key for c in self._store.comparisons()]
+        recorded = {adapter.pair_key(a.a, a.b): i for i, a in enumerate(self._state.actions) if a.kind == "judge"}
+        extra = [c for c in self._store.comparisons() if c.key not in recorded]
+        for c in extra:
+            a, b = c.indices
+            self._state.actions.append(Action("judge", a, b, c.selector))
+            pending = self._state.pending
+            if pending is not None and adapter.pair_key(pending.a, pending.b) == c.key:
+                self._state.pending = None
+        if extra and (recorded or self._state.serial):
+            logger.warning("session state was behind the judgments file by %d judgment(s); caught up", len(extra))
+        present = set(in_force)
+        gone = sorted(i for key, i in recorded.items() if key not in present)
+        gone_actions = [self._state.actions[i] for i in gone]
+        gone_keys = {adapter.pair_key(a.a, a.b) for a in gone_actions}
+        # a change recorded for such a pair goes too: the pair is unanswered, nothing to change back
+        self._state.actions = [x for i, x in enumerate(self._state.actions)
+                               if i not in set(gone) and not (x.kind == "change" and adapter.pair_key(x.a, x.b) in gone_keys)]
+        for action in reversed(gone_actions):
+            self._show_again(action)
+        if gone:
+            logger.warning("session state was ahead of the judgments file by %d undo(s); caught up", len(gone))
         if self._state.fit and self._model is None:
             self._state.fit = None
 
@@ -702,22 +1050,38 @@ class ElicitationSession:
         }
 
     def _fit_summary(self) -> dict[str, Any] | None:
-        if self._model is None:
+        """The fitted model as the interfaces show it, with what changed since it was fitted:
+        ``new_since`` judgments it has not seen, ``gone_since`` it saw that were undone or changed."""
+        if self._model is None or self._state.fit is None:
             return None
         if self._fit_view is None:
-            self._fit_view = self._summarise_model()
-        judged = self._store.count()
-        fitted_on = self._state.fit.judgments
-        return {**self._fit_view, "judgments": fitted_on, "stale": judged != fitted_on, "new_since": max(judged - fitted_on, 0)}
+            self._fit_view = self._summarise_model(self._model)
+        record = self._state.fit
+        fitted_on = record.judgments
+        if record.ids is not None:
+            now = {c.id for c in self._store.comparisons()}
+            seen = set(record.ids)
+            new_since, gone_since = len(now - seen), len(seen - now)
+        else:  # a state written before the ids were recorded: counts only
+            judged = self._store.count()
+            new_since, gone_since = max(judged - fitted_on, 0), max(fitted_on - judged, 0)
+        view = {**self._fit_view, "judgments": fitted_on, "stale": bool(new_since or gone_since),
+                "new_since": new_since, "gone_since": gone_since, "check": record.check}
+        view["confidence"] = _confidence(view["reading"], fitted_on, record.check)
+        few = fitted_on < FEW_JUDGMENTS
+        tentative = few or view["confidence"]["level"] != "fairly sure"
+        view["tentative"] = tentative
+        view["scope"] = ("What the model would pick now (tentative): " if tentative else "") + view["scope"]
+        return view
 
-    def _summarise_model(self) -> dict[str, Any]:
-        """Top-k of the whole space under the model, and how much each metric moves its score."""
-        features = adapter.model_metrics(self._model, self.context, self.catalog.metrics)
+    def _summarise_model(self, model: Any) -> dict[str, Any]:
+        """Top-k of the whole space under ``model``, and how much each metric moves its score."""
+        features = adapter.model_metrics(model, self.context, self.catalog.metrics)
         all_values = self.catalog.values(None)
         usable = np.all([~np.isnan(all_values[m]) for m in features], axis=0)
         candidates = np.flatnonzero(usable)
         scores = np.asarray(
-            self._model.score_many({m: all_values[m][candidates] for m in features}, self.context), dtype=np.float64
+            model.score_many({m: all_values[m][candidates] for m in features}, self.context), dtype=np.float64
         ).reshape(-1)
         order = np.argsort(-scores, kind="stable")[: self.top_k]
         shown = [m for m in self.catalog.metrics if m in features] or list(self.catalog.metrics)
@@ -733,19 +1097,67 @@ class ElicitationSession:
                         "score": float(scores[j]), "cells": cells})
         rng = np.random.default_rng([self._state.seed, 3])
         sample = rng.choice(candidates, size=min(DRIVER_SAMPLE, candidates.size), replace=False)
-        drivers = _drivers(self._model, self.context, {m: all_values[m][sample] for m in features}, self.catalog)
+        drivers = _drivers(model, self.context, {m: all_values[m][sample] for m in features}, self.catalog)
         legend = (
             "Architecture: the op on each of the 6 edges, in the official order "
             "(3 = conv 3×3, 1 = conv 1×1, p = avg pool 3×3, s = skip, · = none)."
             if self.space.kind.value == "topology"
             else "Architecture: the channels of the 5 layers."
         )
-        scope = "Top architectures in the whole space" if self.catalog.whole_space else "Top architectures evaluated so far"
+        scope = "top architectures in the whole space" if self.catalog.whole_space else "top architectures evaluated so far"
         # RankNet's metric-family prior, in words: what the judgments most likely mean.
-        posterior = getattr(self._model, "posterior", None)
-        reading = [{"text": text, "share": share} for share, text in posterior.explain(3)] if posterior is not None else []
+        posterior = getattr(model, "posterior", None)
+        reading = [{"text": plain_reading(text), "share": share} for share, text in posterior.explain(3)] if posterior is not None else []
         return {"top": top, "columns": [f"{m.label} ({m.unit})" for m in shown], "legend": legend, "drivers": drivers,
-                "scope": scope, "reading": reading}
+                "scope": scope, "reading": reading, "mode": getattr(model, "mode", None)}
+
+
+def plain_reading(text: str) -> str:
+    """A structure of the metric-family posterior (``MetricFamilyPosterior.explain``) in plain words,
+    with units: no percentages inside (the page shows the posterior mass beside it) and a threshold
+    with its metric's unit.
+
+    >>> plain_reading("a trade-off: valid accuracy 60%, params 40%")
+    'a trade-off: 0.60 × valid accuracy + 0.40 × params'
+    >>> plain_reading("best valid accuracy with flops at most 110.5")
+    'the best valid accuracy with flops at most 110.5 MFLOPs'
+    """
+    if text.startswith("a trade-off: "):
+        parts = [re.fullmatch(r"\s*(.+?) (\d+)%\s*", part) for part in text[len("a trade-off: "):].split(",")]
+        if all(parts):
+            return "a trade-off: " + " + ".join(f"{int(m.group(2)) / 100:.2f} × {m.group(1)}" for m in parts)
+        return text
+    match = re.fullmatch(r"best (.+?) with (.+?) (at most|at least) ([-+0-9.eE]+)", text)
+    if match:
+        unit = next((m.unit for m in Metric if m.label == match.group(2)), "")
+        return f"the best {match.group(1)} with {match.group(2)} {match.group(3)} {match.group(4)}" + (f" {unit}" if unit else "")
+    return text
+
+
+def _confidence(reading: list[dict[str, Any]], judgments: int, check: dict[str, int] | None) -> dict[str, Any]:
+    """How sure a fit is, in words: the posterior mass of its best reading, agreement with held-out
+    judgments, and a warning while the judgments are few."""
+    parts = []
+    if reading:
+        share = reading[0]["share"]
+        level = "fairly sure" if share >= SURE else "leaning" if share >= LEANING else "unsure"
+        parts.append(f"The best reading of your judgments, {reading[0]['text']}, holds {round(100 * share)} % of the "
+                     f"model's belief ({level}).")
+    else:
+        level = "unsure"
+        parts.append("This model has no metric-family reading to weigh (a plain RankNet).")
+    if check is not None and check["held_out"]:
+        agree, held = check["agree"], check["held_out"]
+        ties = f"; {check['ties']} tie(s) held out cannot agree or disagree" if check["ties"] else ""
+        parts.append(f"Fitted without it, the model agrees with {agree} of {held} judgment(s) it had not seen "
+                     f"(leave-one-out{ties}).")
+        if agree / held < 0.7 and level == "fairly sure":
+            level = "leaning"
+    warning = None
+    if judgments < FEW_JUDGMENTS:
+        warning = (f"Only {judgments} judgment{'s' if judgments != 1 else ''}: the ranking below is a guess. "
+                   f"Judge at least {FEW_JUDGMENTS} pairs before you trust it.")
+    return {"level": level, "text": " ".join(parts), "warning": warning}
 
 
 def _drivers(model, context: ScoringContext, values: dict[Metric, np.ndarray], catalog: MetricCatalog) -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ __all__ = [
     "NotFittedError",
     "SessionMismatchError",
     "JudgingStoppedError",
+    "AnswerLockedError",
+    "EvidenceUnavailableError",
 ]
 
 
@@ -73,3 +75,17 @@ class JudgingStoppedError(ElicitationError):
     def of_session(cls, reason: str, path: object) -> JudgingStoppedError:
         """The error for a session at ``path`` stopped for ``reason``, saying how to resume."""
         return cls(f"{reason}; the judgments so far are saved in {path}, and a search restarted with the same seed and session replays them")
+
+
+class AnswerLockedError(ElicitationError):
+    """An answer that cannot be changed any more: a search already received it (change answers of
+    the round on screen only), or the request names a comparison that was changed or undone since."""
+
+    status = 409
+
+
+class EvidenceUnavailableError(ElicitationError):
+    """The evidence panel (predictions, per-class accuracy, Grad-CAM) cannot be had here: an extra is
+    not installed, or the networks' training data cannot be used."""
+
+    status = 503

@@ -12,8 +12,15 @@ File format (version 1, one JSON object)::
      "population": [123, 456, ...], "target": 20, "active": false, "serial": 3, "draws": 3,
      "pending": {"id": "3", "a": 123, "b": 456, "selector": "random"},
      "queue": [{"a": 7, "b": 8, "selector": "random"}],
-     "actions": [{"kind": "judge", "a": 1, "b": 2, "selector": "random"}, {"kind": "skip", ...}],
-     "fit": {"judgments": 2, "seed": 1234} | null}
+     "actions": [{"kind": "judge", "a": 1, "b": 2, "selector": "random"}, {"kind": "skip", ...},
+                 {"kind": "change", "a": 1, "b": 2, "selector": "random", "before": "a", "after": "tie"}],
+     "fit": {"judgments": 2, "seed": 1234, "ids": ["<comparison id>", ...],
+             "check": {"agree": 1, "held_out": 2, "ties": 0}} | null}
+
+The ``change`` action (an earlier answer replaced: a retraction and a new judgment in the judgments
+file), a fit's ``ids`` (the comparisons it was fitted on) and its ``check`` (leave-one-out agreement)
+were added later within version 1: they are written only when present, so a file without them is
+byte for byte what earlier versions wrote, and those versions read every file without a change.
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ __all__ = ["Pair", "QueuedPair", "Action", "FitRecord", "SessionState", "STATE_F
 
 STATE_FORMAT = "natsbench-gym-elicitation"
 STATE_VERSION = 1
-#: What an action in the undo history did to its pair.
-ACTION_KINDS = ("judge", "skip")
+#: What an action in the undo history did to its pair: judged it, skipped it, or changed its answer.
+ACTION_KINDS = ("judge", "skip", "change")
+#: The answers a judgment can have (``reward_models.preferences.OUTCOMES``).
+_OUTCOMES = ("a", "b", "tie")
 
 
 @dataclass(frozen=True)
@@ -70,38 +79,64 @@ class QueuedPair:
 
 @dataclass(frozen=True)
 class Action:
-    """One past action, for undo: a pair was judged (``"judge"``) or skipped (``"skip"``)."""
+    """One past action, for undo: a pair was judged (``"judge"``), skipped (``"skip"``), or the
+    answer of a pair judged earlier was changed (``"change"``, from ``before`` to ``after``, both
+    ``"a"``, ``"b"`` or ``"tie"`` in the orientation ``(a, b)``)."""
 
     kind: str
     a: int
     b: int
     selector: str = "random"
+    before: str | None = None
+    after: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ACTION_KINDS:
             raise ValueError(f"action kind must be one of {ACTION_KINDS}, got {self.kind!r}")
+        if (self.kind == "change") != (self.before is not None and self.after is not None):
+            raise ValueError("a change action needs 'before' and 'after' (and only a change has them)")
+        for value in (self.before, self.after):
+            if value is not None and value not in _OUTCOMES:
+                raise ValueError(f"an answer must be one of {_OUTCOMES}, got {value!r}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "a": self.a, "b": self.b, "selector": self.selector}
+        out: dict[str, Any] = {"kind": self.kind, "a": self.a, "b": self.b, "selector": self.selector}
+        if self.kind == "change":
+            out |= {"before": self.before, "after": self.after}
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Action:
-        return cls(str(data["kind"]), int(data["a"]), int(data["b"]), str(data.get("selector", "random")))
+        before, after = data.get("before"), data.get("after")
+        return cls(str(data["kind"]), int(data["a"]), int(data["b"]), str(data.get("selector", "random")),
+                   None if before is None else str(before), None if after is None else str(after))
 
 
 @dataclass(frozen=True)
 class FitRecord:
-    """The last fit: how many judgments it saw and the seed it used."""
+    """The last fit: how many judgments it saw, the seed it used, which judgments they were (their
+    comparison ids; ``None`` in files written before they were recorded) and how well the fit agrees
+    with judgments it did not see (``check``: ``{"agree", "held_out", "ties"}`` of a leave-one-out
+    check; ``None`` when not run)."""
 
     judgments: int
     seed: int
+    ids: tuple[str, ...] | None = None
+    check: dict[str, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"judgments": self.judgments, "seed": self.seed}
+        out: dict[str, Any] = {"judgments": self.judgments, "seed": self.seed}
+        if self.ids is not None:
+            out["ids"] = list(self.ids)
+        if self.check is not None:
+            out["check"] = dict(self.check)
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FitRecord:
-        return cls(int(data["judgments"]), int(data["seed"]))
+        ids, check = data.get("ids"), data.get("check")
+        return cls(int(data["judgments"]), int(data["seed"]), None if ids is None else tuple(str(i) for i in ids),
+                   None if check is None else {str(k): int(v) for k, v in check.items()})
 
 
 @dataclass
@@ -119,7 +154,7 @@ class SessionState:
         draws: how many pairs the session has drawn so far (seeds the next draw).
         pending: the pair on screen, or ``None``.
         queue: pairs waiting to be shown again, next first.
-        actions: past judgments and skips, oldest first (undo takes the last).
+        actions: past judgments, skips and changes of an answer, oldest first (undo takes the last).
         fit: the last fit, or ``None``.
     """
 

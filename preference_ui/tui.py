@@ -1,7 +1,9 @@
 """The terminal UI: the same loop as the web page, for people working over SSH (Textual).
 
 Keys: ``a`` prefer A, ``b`` prefer B, ``t`` tie, ``s`` skip, ``u`` undo, ``f`` fit the reward
-model, ``e`` export the judgments and the model, ``q`` quit. Everything is done by the shared
+model (in the background: judging goes on), ``v`` what each network does (its per-class accuracy
+and predictions on validation images, as text; the web page also draws Grad-CAM), ``e`` export the
+judgments and the model, ``q`` quit. Everything is done by the shared
 :class:`~preference_ui.core.ElicitationSession`; this module only draws its state.
 
 With a search (:meth:`ElicitationApp.run_search`, which :meth:`preference_ui.SearchJudge.serve`
@@ -63,30 +65,81 @@ def architecture_panel(side: str, arch: dict[str, Any]) -> Panel:
     )
 
 
-def fit_panel(fit: dict[str, Any]) -> Panel:
-    """The fitted model: which metrics drive it and the top architectures of the space."""
+def fit_panel(fit: dict[str, Any], fitting: dict[str, Any] | None = None) -> Panel:
+    """The fitted model: how sure it is, which metrics drive it and the top architectures.
+
+    Compact enough for a 40-row terminal: readings and drivers one line each, at most 10 top rows.
+    """
     drivers = Table(box=None, padding=(0, 1), show_header=False)
     largest = max((abs(d["effect"]) for d in fit["drivers"]), default=1.0) or 1.0
     for d in fit["drivers"]:
         length = round(10 * abs(d["effect"]) / largest)
         bar = Text("█" * length, style="magenta")
-        drivers.add_row(d["label"], bar, Text(f"{d['prefers']} · {round(100 * d['share'])}%", style="grey70"))
+        drivers.add_row(d["label"], bar, Text(f"{d['prefers']} · {round(100 * d['share'])} % of the effect", style="grey70"))
     top = Table(box=None, padding=(0, 1), header_style="grey70")
     for column in ("#", "architecture", "score", *fit["columns"]):
         top.add_column(column, no_wrap=True)
-    for row in fit["top"]:
+    for row in fit["top"][:10]:
         top.add_row(str(row["rank"]), f"#{row['index']} {row['short']}", f"{row['score']:.3f}", *row["cells"])
     note = f"RankNet fitted on {fit['judgments']} judgment(s)"
-    if fit["stale"]:
-        note += f" · {fit['new_since']} new since: press f to fit again"
-    reading = "; ".join(f"{r['text']} ({round(100 * r['share'])}%)" for r in fit.get("reading", []))
-    if reading:
-        note += f"\nMost likely you want: {reading}"
-    return Panel(
-        Group(Text(note, style="grey70"), Text("What drives it", style="bold"), drivers, Text(""),
-              Text(fit.get("scope", "Top architectures"), style="bold"), top),
-        title="Your learned preference", title_align="left", border_style="magenta",
-    )
+    since = [f"{fit['new_since']} new"] if fit.get("new_since") else []
+    since += [f"{fit['gone_since']} undone or changed"] if fit.get("gone_since") else []
+    note += f" · since then: {', '.join(since)}: press f to fit again" if since else " · up to date"
+    if fitting and fitting.get("running"):
+        note += f" · fitting again… {fitting['elapsed_s']:.1f} s"
+    parts: list[Any] = [Text(note, style="grey70")]
+    confidence = fit.get("confidence") or {}
+    if confidence.get("warning"):
+        parts.append(Text(confidence["warning"], style="bold yellow"))
+    if confidence.get("text"):
+        parts.append(Text(confidence["text"]))
+    readings = Table(box=None, padding=(0, 1), show_header=False)
+    for r in fit.get("reading", []):
+        readings.add_row(Text(f"{round(100 * r['share'])} %", style="bold"), Text(r["text"], overflow="ellipsis", no_wrap=True))
+    scope = fit.get("scope", "top architectures")
+    parts += [readings, Text("What drives it", style="bold"), drivers, Text(scope[:1].upper() + scope[1:], style="bold"), top]
+    return Panel(Group(*parts), title="Your learned preference", title_align="left", border_style="magenta")
+
+
+def evidence_panel(view: dict[str, Any], images: int = 10) -> Panel:
+    """What the two networks do, as text: accuracy on the validation split, per class, and the
+    predictions on ``images`` validation images (where they differ first); or their status."""
+    source = view.get("source", {}).get("text", "")
+    parts: list[Any] = [Text(source, style="yellow" if view.get("source", {}).get("kind") == "trained_here" else "grey70")]
+    if not view.get("ready"):
+        for side in ("a", "b"):
+            s = view.get(side, {})
+            state = s.get("state", "queued")
+            extra = f" {s.get('elapsed_s', 0):.1f} s" if state == "preparing" else f": {s.get('message')}" if state == "error" else ""
+            parts.append(Text(f"{side.upper()} #{s.get('index')}: {state}{extra}"))
+        return Panel(Group(*parts), title="What each network does", title_align="left", border_style="cyan")
+    a, b = view["a"], view["b"]
+    parts.append(Text(
+        f"On {view['split_size']} validation images: A right on {a['correct']} ({a['accuracy']:.1f} %), "
+        f"B on {b['correct']} ({b['accuracy']:.1f} %); they disagree on {view['disagree']}."))
+    classes = Table(box=None, padding=(0, 1), header_style="grey70")
+    for column in ("class", "n", "A %", "B %"):
+        classes.add_column(column, justify="right")
+    for row in view["per_class"]:
+        def cell(x, other):
+            if x is None:
+                return Text("—", style="dim")
+            return Text(f"{x:.1f}", style="red" if other is not None and x < other else "")
+        classes.add_row(row["label"], str(row["n"]), cell(row["a"], row["b"]), cell(row["b"], row["a"]))
+    predictions = Table(box=None, padding=(0, 1), header_style="grey70")
+    for column in ("image", "true", "A says", "B says"):
+        predictions.add_column(column, justify="right")
+    shown = list(dict.fromkeys(view["different"] + view["grid"]))[:images]
+    for i in shown:
+        im = view["images"][str(i)]
+        def said(p):
+            return Text(f"{p['pred']} ({round(100 * p['p'])} %)" + ("" if p["correct"] else " ✗"), style="" if p["correct"] else "red")
+        predictions.add_row(str(i), im["label"], said(im["a"]), said(im["b"]))
+    both = Table.grid(padding=(0, 4))
+    both.add_row(Group(Text("Accuracy per class", style="bold"), classes),
+                 Group(Text("Predictions (where they differ first)", style="bold"), predictions))
+    parts.append(both)
+    return Panel(Group(*parts), title="What each network does", title_align="left", border_style="cyan")
 
 
 class ElicitationApp(App):
@@ -111,6 +164,7 @@ class ElicitationApp(App):
     #pair > Static { width: 1fr; }
     #message { padding: 0 1; height: auto; }
     #message.error { color: $error; }
+    #evidence { height: auto; }
     #fit { height: auto; }
     """
     BINDINGS = [
@@ -120,6 +174,7 @@ class ElicitationApp(App):
         Binding("s", "skip", "skip"),
         Binding("u", "undo", "undo"),
         Binding("f", "fit", "fit"),
+        Binding("v", "evidence", "evidence"),
         Binding("e", "export", "export"),
         Binding("q", "quit", "quit"),
     ]
@@ -135,6 +190,8 @@ class ElicitationApp(App):
         self.search_outcome: tuple[bool, Any] | None = None
         self._search_thread: threading.Thread | None = None
         self._drawn = -1
+        self.show_evidence = False
+        self._evidence_view: dict[str, Any] | None = None
 
     def run_search(self, search: Callable[[], Any]) -> Any:
         """Run the app with ``search`` in a thread beside it; return the search's result.
@@ -179,11 +236,13 @@ class ElicitationApp(App):
                 yield Static(id="card-a")
                 yield Static(id="card-b")
             yield Static(id="message")
+            yield Static(id="evidence")
             yield Static(id="fit")
         yield Footer()
 
     def on_mount(self) -> None:
         self.refresh_view(self.session.state())
+        self.set_interval(0.5, self._tick)
         if self.session.for_search or self.search is not None:  # the search acts from its own thread
             self.set_interval(0.2, self._follow_the_search)
         if self.search is not None:
@@ -196,6 +255,14 @@ class ElicitationApp(App):
             self.exit()
         elif not self.busy and self.session.revision != self._drawn:
             self.refresh_view(self.session.state())
+
+    def _tick(self) -> None:
+        """Redraw what changes by itself: a fit's elapsed time, networks becoming ready."""
+        fitting = self.session.fitting
+        if fitting or self.session.revision != self._drawn:
+            self.refresh_view(self.session.state())
+        if self.show_evidence:
+            self._draw_evidence()
 
     # --- drawing -----------------------------------------------------------------------------------
     def refresh_view(self, state: dict[str, Any]) -> None:
@@ -228,7 +295,28 @@ class ElicitationApp(App):
         else:
             card_a.update(architecture_panel("a", pair["a"]))
             card_b.update(architecture_panel("b", pair["b"]))
-        self.query_one("#fit", Static).update(fit_panel(state["fit"]) if state["fit"] else "")
+        fitting = state.get("fitting")
+        if state["fit"]:
+            self.query_one("#fit", Static).update(fit_panel(state["fit"], fitting))
+        elif fitting and fitting.get("running"):
+            self.query_one("#fit", Static).update(Text(f"Fitting RankNet on {fitting['judgments']} judgment(s)… {fitting['elapsed_s']:.1f} s"))
+        else:
+            self.query_one("#fit", Static).update("")
+        if self.show_evidence:
+            self._draw_evidence()
+
+    def _draw_evidence(self) -> None:
+        widget = self.query_one("#evidence", Static)
+        pair = self.state.get("pair") if self.show_evidence else None
+        if pair is None:
+            widget.update("")
+            return
+        try:
+            view = self.session.evidence_for_pair(pair["a"]["index"], pair["b"]["index"])
+        except ElicitationError as exc:
+            widget.update(Text(f"evidence: {exc}", style="red"))
+            return
+        widget.update(evidence_panel(view))
 
     def say(self, message: str, error: bool = False) -> None:
         widget = self.query_one("#message", Static)
@@ -261,13 +349,26 @@ class ElicitationApp(App):
         self._do(self.session.skip, pair["id"])
 
     def action_undo(self) -> None:
-        self._do(self.session.undo, message="Undone: the pair is shown again.")
+        try:
+            state = self.session.undo()
+        except ElicitationError as exc:
+            self.say(str(exc), error=True)
+            return
+        self.refresh_view(state)
+        self.say(state["undone"]["text"])
+
+    def action_evidence(self) -> None:
+        if not self.session.evidence_available()["available"]:
+            self.say(f"the evidence {self.session.evidence_available()['why']}", error=True)
+            return
+        self.show_evidence = not self.show_evidence
+        self._draw_evidence()
 
     def action_fit(self) -> None:
-        if self.busy:
+        if self.session.fitting:
+            self.say("a fit is running already")
             return
-        self.busy = True
-        self.say("Fitting the reward model…")
+        self.say("Fitting the reward model in the background; keep judging meanwhile.")
         self._fit()
 
     @work(thread=True, exclusive=True)
@@ -281,7 +382,6 @@ class ElicitationApp(App):
             self.call_from_thread(self._fit_done, state, "")
 
     def _fit_done(self, state: dict[str, Any] | None, error: str) -> None:
-        self.busy = False
         if state is None:
             self.say(error, error=True)
             return

@@ -64,8 +64,10 @@ def test_the_live_backend_trains_and_its_statistics_are_so_far(tmp_path):
     from natsbench_gym.live import LiveBenchmark
 
     bench = LiveBenchmark("size", cache_path=False)
-    assert bench.capabilities == BenchmarkCapabilities(whole_space=False, trains=True, keeps_weights=False, exact_statistics=False)
+    assert bench.capabilities == BenchmarkCapabilities(whole_space=False, trains=True, keeps_weights=True, exact_statistics=False)
     assert bench.trainings_run == 0  # declaring costs nothing
+    without = LiveBenchmark("size", cache_path=False, weights_dir=False)  # keeping weights can be turned off
+    assert without.capabilities == BenchmarkCapabilities(whole_space=False, trains=True, keeps_weights=False, exact_statistics=False)
 
 
 def test_resolve_gives_a_frozen_spec_and_query_resolved_answers_by_index(tiny_tables):

@@ -373,8 +373,11 @@ def test_the_api_loop_judge_skip_undo_fit_export(web, tmp_path):
     assert state["progress"] == {"judged": 2, "target": 6, "skipped": 1}
     state = post(client, "/api/undo", {}).get_json()
     assert state["progress"]["skipped"] == 0
-    response = post(client, "/api/fit", {"top_k": 3})
-    assert response.status_code == 200 and len(response.get_json()["fit"]["top"]) == 3
+    response = post(client, "/api/fit", {"top_k": 3})  # in the background: 202, then poll the state
+    assert response.status_code == 202 and response.get_json()["fitting"]["running"]
+    assert session.wait_for_fit(timeout=120)
+    state = client.get("/api/state").get_json()
+    assert state["fitting"] is None and len(state["fit"]["top"]) == 3
     judgments = client.get("/api/export/judgments")
     assert judgments.status_code == 200 and "attachment" in judgments.headers["Content-Disposition"]
     assert [json.loads(line)["outcome"] for line in judgments.data.decode().splitlines()] == ["a", "tie"]
