@@ -1,12 +1,16 @@
 """The human preference interface (the paper's Sec. III-C): pairwise judgments in a browser or a terminal.
 
 A person is shown two architectures side by side -- a drawing of each, every metric with its unit and
-percentile in the whole space -- and says which one they prefer (or a tie, or skip). The judgments
-train their personal reward model (RankNet), which the environments and agents accept as
+percentile in the whole space, and on request what each network does (predictions on validation
+images, per-class accuracy, Grad-CAM: the paper's Fig. 2) -- and says which one they prefer (or a
+tie, or skip); any earlier answer can be changed. The judgments train their personal reward model
+(RankNet, in the background, with how sure it is), which the environments and agents accept as
 ``reward_model=RankNetRewardModel.load(path)``.
 
 * :class:`~preference_ui.core.ElicitationSession` -- the loop both interfaces share, with durable,
   resumable sessions;
+* :class:`~preference_ui.evidence.EvidenceProvider` -- the networks' predictions and Grad-CAM
+  (the ``evidence`` extra, Captum);
 * :class:`~preference_ui.judge.SearchJudge` -- a person as the judge of a running search
   (``agents.personalization.Personalization(judge)``): the interfaces show the pairs the search asks
   about, round by round, and a restarted search replays the answers already given;
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 from preference_ui.core import ElicitationSession, Pair, Round
 from preference_ui.errors import (
+    AnswerLockedError,
     ElicitationError,
+    EvidenceUnavailableError,
     InvalidRequestError,
     JudgingStoppedError,
     NotFittedError,
@@ -45,4 +51,6 @@ __all__ = [
     "NotFittedError",
     "SessionMismatchError",
     "JudgingStoppedError",
+    "AnswerLockedError",
+    "EvidenceUnavailableError",
 ]

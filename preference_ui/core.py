@@ -438,7 +438,7 @@ class ElicitationSession:
 
     def history(self) -> list[dict[str, Any]]:
         """The answers in force, in the order first given: each with its comparison ``id`` (what
-        :meth:`change` takes), the pair, the ``outcome``, the earlier answer if it was changed
+        :meth:`change` takes), the pair, the ``outcome``, the first answer given if the one in force differs
         (``changed_from``) and whether it can still be changed (a search's earlier rounds: no)."""
         with self._lock:
             in_force = {c.key: c for c in self._store.comparisons()}
@@ -451,14 +451,12 @@ class ElicitationSession:
             out = []
             for n, key in enumerate(order, start=1):
                 c = in_force[key]
-                earlier = [h for h in self._store.history() if h.key == key and h.id != c.id]
-                before = None
-                if earlier:
-                    last = earlier[-1]
-                    same_side = last.indices == c.indices
-                    before = last.outcome.value if same_side or last.outcome is Outcome.TIE else last.outcome.flipped.value
-                    if before == c.outcome.value:
-                        before = None  # undone and answered the same again: not a change
+                # the first answer given, if the one in force differs (in the orientation of the latter)
+                original = first[key]
+                same_side = original.indices == c.indices
+                before = original.outcome.value if same_side or original.outcome is Outcome.TIE else original.outcome.flipped.value
+                if original.id == c.id or before == c.outcome.value:
+                    before = None
                 changeable = key in open_ if self.for_search else True
                 if self.for_search and key in locked:
                     changeable = False

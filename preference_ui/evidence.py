@@ -182,6 +182,8 @@ class EvidenceProvider:
             trainer = LiveBenchmark(bench.space, self._config or LiveConfig(), self._data, cache_path=self._cache_path,
                                     index_to_code=bench, reference_size=0, progress=False)
             trainer.data(self._dataset_of(trainer))  # load (and check) the data now, in this thread
+        if importlib.util.find_spec("captum") is not None:
+            import captum.attr  # noqa: F401 - a second's import (it loads matplotlib): here, not on a request
         self._trainer = trainer
         return trainer
 
@@ -286,17 +288,18 @@ class EvidenceProvider:
     def pair(self, a: int, b: int) -> dict[str, Any]:
         """The evidence of a pair, as far as it is ready (queues what is not).
 
-        Returns ``{"source", "a", "b", "ready", "classes", "per_class", "grid", "different",
-        "disagree", "images"}``: ``a``/``b`` are each network's status (plus ``accuracy``, ``correct``,
-        ``total`` once ready); once both are ready, ``per_class`` pairs their per-class accuracies,
-        ``grid`` and ``different`` are image ids (the fixed sample, and where the two differ) and
-        ``images`` describes each: a thumbnail (``src``, a PNG data URI), its true label and each
-        network's prediction with its probability.
+        Returns ``{"source", "a", "b", "ready", "partial", ...}``: ``a``/``b`` are each network's
+        status (plus ``accuracy``, ``correct``, ``total`` once ready). As soon as one network is
+        ready (``partial``), ``grid`` (the fixed image sample), ``images`` (for each: a thumbnail
+        ``src``, a PNG data URI, its true label, and each ready network's prediction with its
+        probability; ``None`` for the other) and ``per_class`` (per-class accuracies, ``None`` for a
+        network not ready) are there; once both are (``ready``), also ``different`` (images where
+        they disagree, then where both are wrong) and the counts ``disagree`` and ``both_wrong``.
         """
         a, b = int(a), int(b)
         self.request(b)
         self.request(a)  # the newest first: A, then B
-        out: dict[str, Any] = {"source": self.source(), "ready": False}
+        out: dict[str, Any] = {"source": self.source(), "ready": False, "partial": False}
         with self._cond:
             ready = {side: self._ready.get(i) for side, i in (("a", a), ("b", b))}
         for side, index in (("a", a), ("b", b)):
@@ -306,29 +309,35 @@ class EvidenceProvider:
                 view |= {"accuracy": r.accuracy, "correct": int(r.correct.sum()), "total": int(r.correct.size)}
             out[side] = view
         ra, rb = ready["a"], ready["b"]
-        if ra is None or rb is None:
+        some = ra or rb
+        if some is None:
             return out
-        labels = ra.network.labels
-        differ = np.flatnonzero((ra.pred != rb.pred) | ~ra.correct | ~rb.correct)
-        # where they disagree first, then where both are wrong; deterministic order within each
-        disagree = np.flatnonzero(ra.pred != rb.pred)
-        both_wrong = np.setdiff1d(differ, disagree)
-        different = [int(i) for i in np.concatenate([disagree, both_wrong])[:DIFFERENT_IMAGES]]
+        labels = some.network.labels
+        different: list[int] = []
+        if ra is not None and rb is not None:
+            disagree = np.flatnonzero(ra.pred != rb.pred)
+            both_wrong = np.setdiff1d(np.flatnonzero(~ra.correct & ~rb.correct), disagree)
+            different = [int(i) for i in np.concatenate([disagree, both_wrong])[:DIFFERENT_IMAGES]]
+            out |= {"ready": True, "disagree": int(disagree.size), "both_wrong": int(both_wrong.size)}
+        else:
+            out["partial"] = True
+
+        def said(r: _Ready | None, i: int) -> dict[str, Any] | None:
+            if r is None:
+                return None
+            return {"pred": str(int(r.pred[i])), "p": float(r.proba[i, r.pred[i]]), "correct": bool(r.correct[i])}
+
         grid = list(self._grid or [])
-        images = {}
-        for i in dict.fromkeys(grid + different):
-            images[str(i)] = {
-                "id": i, "src": self._thumbnail(ra.network, i), "label": str(int(labels[i])),
-                "a": {"pred": str(int(ra.pred[i])), "p": float(ra.proba[i, ra.pred[i]]), "correct": bool(ra.correct[i])},
-                "b": {"pred": str(int(rb.pred[i])), "p": float(rb.proba[i, rb.pred[i]]), "correct": bool(rb.correct[i])},
-            }
-        per_class = [{"label": ca["label"], "n": ca["n"], "a": ca["accuracy"], "b": cb["accuracy"]}
-                     for ca, cb in zip(ra.per_class, rb.per_class, strict=True)]
+        images = {str(i): {"id": i, "src": self._thumbnail(some.network, i), "label": str(int(labels[i])),
+                           "a": said(ra, i), "b": said(rb, i)}
+                  for i in dict.fromkeys(grid + different)}
+        per_class = [{"label": row["label"], "n": row["n"],
+                      "a": None if ra is None else ra.per_class[k]["accuracy"],
+                      "b": None if rb is None else rb.per_class[k]["accuracy"]}
+                     for k, row in enumerate(some.per_class)]
         return out | {
-            "ready": True, "classes": ra.network.num_classes, "per_class": per_class, "grid": grid,
-            "different": different, "disagree": int(disagree.size), "both_wrong": int(both_wrong.size),
-            "split": ra.network.split, "split_size": int(labels.size), "images": images,
-            "layer": GRADCAM_LAYER,
+            "classes": some.network.num_classes, "per_class": per_class, "grid": grid, "different": different,
+            "split": some.network.split, "split_size": int(labels.size), "images": images, "layer": GRADCAM_LAYER,
         }
 
     def gradcam(self, index: int, image: int, target: str = "predicted") -> dict[str, Any]:

@@ -77,8 +77,8 @@ def fit_panel(fit: dict[str, Any], fitting: dict[str, Any] | None = None) -> Pan
         bar = Text("█" * length, style="magenta")
         drivers.add_row(d["label"], bar, Text(f"{d['prefers']} · {round(100 * d['share'])} % of the effect", style="grey70"))
     top = Table(box=None, padding=(0, 1), header_style="grey70")
-    for column in ("#", "architecture", "score", *fit["columns"]):
-        top.add_column(column, no_wrap=True)
+    for column in ("#", "architecture", "score", *(c.replace(" (", "\n(") for c in fit["columns"])):
+        top.add_column(column, no_wrap=True)  # units under the names: the table fits 80 columns
     for row in fit["top"][:10]:
         top.add_row(str(row["rank"]), f"#{row['index']} {row['short']}", f"{row['score']:.3f}", *row["cells"])
     note = f"RankNet fitted on {fit['judgments']} judgment(s)"

@@ -18,6 +18,7 @@ import natsbench_gym
 from natsbench_gym.rewards import ScoringContext
 from natsbench_gym.types import Metric
 from preference_ui import (
+    AnswerLockedError,
     ElicitationSession,
     InvalidRequestError,
     NotFittedError,
@@ -649,3 +650,367 @@ def test_bad_state_files_are_refused_clearly(tmp_path, bench, change, match):
     (tmp_path / "s.ui.json").write_text(json.dumps({**VERSION_1_STATE, **change}))
     with pytest.raises(SessionMismatchError, match=match):
         ElicitationSession.open(path, bench)
+
+
+# --- history: changing an earlier answer; what undo undid -----------------------------------------
+def test_an_earlier_answer_is_changed_by_a_retraction_and_a_new_answer(tmp_path, bench):
+    session = open_session(tmp_path / "s.jsonl", bench)
+    first = session.pending
+    for outcome in ("a", "b", "tie"):
+        session.judge(session.pending.id, outcome)
+    history = session.state()["history"]
+    assert [(h["n"], h["outcome"], h["changeable"], h["changed_from"]) for h in history] == [
+        (1, "a", True, None), (2, "b", True, None), (3, "tie", True, None)]
+    assert (history[0]["a"], history[0]["b"]) == (first.a, first.b) and history[0]["text"] == "A preferred"
+    pending = session.pending
+    state = session.change(history[0]["id"], "b")  # the first answer, three pairs ago
+    assert session.pending == pending, "changing an answer leaves the pair on screen alone"
+    assert state["progress"]["judged"] == 3
+    assert [(h["n"], h["a"], h["outcome"], h["changed_from"]) for h in state["history"]][0] == (1, first.a, "b", "a")
+    records = [json.loads(line) for line in session.path.read_text().splitlines()]
+    assert [r["type"] for r in records] == ["comparison"] * 3 + ["retract", "comparison"], "append-only"
+    assert records[3]["id"] == history[0]["id"] and records[3]["reason"] == "changed"
+    assert {c.key: c.outcome.value for c in PreferenceDataset.open(session.path)}[tuple(sorted((first.a, first.b)))] == "b"
+    # the same answer again writes nothing; the old id is stale: exactly one write from two tabs
+    before = files_of(session.path)
+    session.change(state["history"][0]["id"], "b")
+    assert files_of(session.path) == before
+    with pytest.raises(AnswerLockedError, match="was changed or undone since"):
+        session.change(history[0]["id"], "tie")
+    with pytest.raises(UnknownPairError, match="no judgment has id 'nope'"):
+        session.change("nope", "a")
+    with pytest.raises(InvalidRequestError, match="outcome 'x' is not one of"):
+        session.change(state["history"][0]["id"], "x")
+    assert files_of(session.path) == before
+    # undo takes the change back and says so
+    state = session.undo()
+    assert state["undone"]["kind"] == "change" and "from A preferred to B preferred" in state["undone"]["text"]
+    assert state["history"][0]["outcome"] == "a" and session.pending == pending
+    resumed = ElicitationSession.open(session.path, bench)
+    assert [h["outcome"] for h in resumed.state()["history"]] == ["a", "b", "tie"]
+
+
+def test_undo_says_what_it_undid(tmp_path, bench):
+    session = open_session(tmp_path / "s.jsonl", bench)
+    judged = session.pending
+    session.judge(judged.id, "b")
+    skipped = session.pending
+    session.skip(skipped.id)
+    state = session.undo()
+    assert state["undone"] == {"kind": "skip", "a": skipped.a, "b": skipped.b, "outcome": None,
+                               "text": f"Undone: the skip of #{skipped.a} vs #{skipped.b}; the pair is shown again."}
+    state = session.undo()
+    assert state["undone"]["outcome"] == "b"
+    assert state["undone"]["text"] == f"Undone: your answer to #{judged.a} vs #{judged.b} (B preferred); the pair is shown again."
+    assert state["history"] == []
+
+
+def test_a_crash_while_changing_an_answer_asks_the_pair_again(tmp_path, bench):
+    path = tmp_path / "s.jsonl"
+    session = open_session(path, bench)
+    judged = session.pending
+    session.judge(judged.id, "a")
+    session.judge(session.pending.id, "b")
+    state_before = session.state_path.read_bytes()
+    # killed between the retraction and the new answer: the pair has no answer in force
+    session._store.retract_pair(judged.a, judged.b, reason="changed")
+    session.state_path.write_bytes(state_before)
+    resumed = ElicitationSession.open(path, bench)
+    assert resumed.state()["progress"]["judged"] == 1
+    assert (resumed.pending.a, resumed.pending.b) == (judged.a, judged.b), "nothing lost: the pair is asked again"
+
+
+def test_a_state_with_changes_and_fit_ids_round_trips(tmp_path, bench):
+    from preference_ui.state import Action, FitRecord, SessionState
+
+    data = {**VERSION_1_STATE, "actions": [*VERSION_1_STATE["actions"],
+            {"kind": "change", "a": 8300, "b": 3051, "selector": "random", "before": "a", "after": "tie"}],
+            "fit": {"judgments": 1, "seed": 7, "ids": ["x1"], "check": {"agree": 0, "held_out": 0, "ties": 1}}}
+    state = SessionState.from_json(data)
+    assert state.actions[-1] == Action("change", 8300, 3051, "random", before="a", after="tie")
+    assert state.fit == FitRecord(1, 7, ("x1",), {"agree": 0, "held_out": 0, "ties": 1})
+    assert state.to_json() == data
+    for bad in ({"kind": "change", "a": 1, "b": 2}, {"kind": "judge", "a": 1, "b": 2, "before": "a", "after": "b"},
+                {"kind": "change", "a": 1, "b": 2, "before": "a", "after": "maybe"}):
+        with pytest.raises(SessionMismatchError, match="lacks or mistypes"):
+            SessionState.from_json({**VERSION_1_STATE, "actions": [bad]})
+
+
+# --- the fit: in the background, how sure it is, what changed since ---------------------------------
+def test_the_fit_header_counts_what_changed_since(tmp_path, bench):
+    session = open_session(tmp_path / "s.jsonl", bench)
+    for outcome in ("a", "b", "a"):
+        session.judge(session.pending.id, outcome)
+    fit = session.fit()["fit"]
+    assert (fit["judgments"], fit["stale"], fit["new_since"], fit["gone_since"]) == (3, False, 0, 0)
+    fit = session.undo()["fit"]
+    assert (fit["stale"], fit["new_since"], fit["gone_since"]) == (True, 0, 1), "not '0 new since' after an undo"
+    fit = session.judge(session.pending.id, "b")["fit"]  # the undone pair, answered otherwise
+    assert (fit["stale"], fit["new_since"], fit["gone_since"]) == (True, 1, 1)
+    fit = session.change(session.state()["history"][0]["id"], "tie")["fit"]
+    assert (fit["new_since"], fit["gone_since"]) == (2, 2)
+
+
+def test_the_fit_says_how_sure_it_is(tmp_path, bench):
+    session = open_session(tmp_path / "s.jsonl", bench, pairs=12, population=20)
+    context = session.context
+    while session.pending is not None:  # prefer the more accurate network
+        pair = session.pending
+        acc = context.query([pair.a, pair.b], [Metric.VALID_ACCURACY])[Metric.VALID_ACCURACY]
+        session.judge(pair.id, "a" if acc[0] >= acc[1] else "b")
+        if session.state()["progress"]["judged"] == 3:
+            early = session.fit()["fit"]
+    assert early["tentative"] and early["scope"].startswith("What the model would pick now (tentative)")
+    assert early["confidence"]["warning"].startswith("Only 3 judgments: the ranking below is a guess")
+    fit = session.fit()["fit"]
+    confidence = fit["confidence"]
+    assert confidence["warning"] is None and fit["judgments"] == 12
+    top = fit["reading"][0]
+    assert top["text"].startswith("valid accuracy only") and confidence["level"] in ("leaning", "fairly sure")
+    assert f"holds {round(100 * top['share'])} % of the model's belief" in confidence["text"]
+    assert fit["check"]["held_out"] + fit["check"]["ties"] == 12 and fit["check"]["agree"] >= 10
+    assert f"agrees with {fit['check']['agree']} of {fit['check']['held_out']} judgment(s) it had not seen (leave-one-out" in confidence["text"]
+    assert all("%" not in r["text"] for r in fit["reading"]), "no percentage nested in a reading"
+    assert json.loads(session.state_path.read_text())["fit"]["check"] == fit["check"], "kept with the session"
+
+
+def test_readings_are_plain_words_with_units():
+    from preference_ui.core import plain_reading
+
+    assert plain_reading("a trade-off: valid accuracy 60%, params 40%") == "a trade-off: 0.60 × valid accuracy + 0.40 × params"
+    assert plain_reading("best valid accuracy with flops at most 110.5") == "the best valid accuracy with flops at most 110.5 MFLOPs"
+    assert plain_reading("best params with valid accuracy at least 71.2") == "the best params with valid accuracy at least 71.2 %"
+    assert plain_reading("best latency with latency at most 3.1") == "the best latency with latency at most 3.1 ms"
+    assert plain_reading("valid accuracy only (higher is better)") == "valid accuracy only (higher is better)"
+
+
+def test_a_fit_runs_in_the_background_while_judging_goes_on(tmp_path, bench, monkeypatch):
+    import threading
+
+    from preference_ui import adapter
+
+    release = threading.Event()
+    real = adapter.fit_model
+
+    def slow_fit(*args, **kwargs):
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(adapter, "fit_model", slow_fit)
+    session = open_session(tmp_path / "s.jsonl", bench)
+    client = create_app(session).test_client()
+    for outcome in ("a", "b"):
+        session.judge(session.pending.id, outcome)
+    response = post(client, "/api/fit", {})
+    assert response.status_code == 202
+    fitting = response.get_json()["fitting"]
+    assert fitting["running"] and fitting["judgments"] == 2 and fitting["elapsed_s"] >= 0
+    again = post(client, "/api/fit", {})
+    assert again.status_code == 202 and again.get_json()["fitting"]["running"], "a second click waits for the first fit"
+    state = post(client, "/api/judge", {"pair_id": session.pending.id, "outcome": "tie"}).get_json()
+    assert state["progress"]["judged"] == 3 and state["fitting"]["running"], "judging goes on while it fits"
+    state = post(client, "/api/undo", {}).get_json()
+    assert state["undone"]["kind"] == "judge"
+    release.set()
+    assert session.wait_for_fit(timeout=120)
+    state = client.get("/api/state").get_json()
+    assert state["fitting"] is None and state["fit"]["judgments"] == 2 and not state["fit"]["stale"]
+
+
+def test_a_failed_background_fit_is_reported(tmp_path, bench, monkeypatch):
+    from preference_ui import adapter
+
+    def broken(*args, **kwargs):
+        raise NotFittedError("cannot fit the reward model yet: broken on purpose")
+
+    monkeypatch.setattr(adapter, "fit_model", broken)
+    session = open_session(tmp_path / "s.jsonl", bench)
+    session.judge(session.pending.id, "a")
+    session.start_fit()
+    assert session.wait_for_fit(timeout=60)
+    assert session.state()["fitting"] == {"running": False, "error": "cannot fit the reward model yet: broken on purpose"}
+    assert session.state()["fit"] is None
+
+
+# --- compare two of the top architectures ---------------------------------------------------------
+def test_compare_queues_two_top_architectures_as_the_next_pair(tmp_path, bench):
+    session = open_session(tmp_path / "s.jsonl", bench)
+    session.judge(session.pending.id, "a")
+    displaced = session.pending
+    top = session.fit()["fit"]["top"]
+    state = session.compare(top[0]["index"], top[1]["index"])
+    assert (state["pair"]["a"]["index"], state["pair"]["b"]["index"]) == (top[0]["index"], top[1]["index"])
+    assert state["pair"]["selector"] == "manual:compare"
+    state = session.judge(state["pair"]["id"], "b")
+    assert (session.pending.a, session.pending.b) == (displaced.a, displaced.b), "the displaced pair comes next"
+    assert PreferenceDataset.open(session.path).comparisons[-1].selector == "manual:compare"
+    with pytest.raises(AnswerLockedError, match="judged already"):
+        session.compare(top[1]["index"], top[0]["index"])
+    with pytest.raises(InvalidRequestError, match="not two different architectures"):
+        session.compare(5, 5)
+    with pytest.raises(InvalidRequestError, match="must be an architecture index"):
+        session.compare("5", 6)
+
+
+# --- security: the catalogue of refused requests ----------------------------------------------------
+CROSS_SITE = [
+    ({"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, "cross-site"),
+    ({"Origin": "http://evil.example"}, "origin 'http://evil.example'"),
+    ({"Sec-Fetch-Site": "cross-site"}, "cross-site"),
+    ({"Sec-Fetch-Site": "same-site", "Origin": "http://localhost:9999"}, "same-site"),
+    ({"Origin": "null"}, "origin 'null'"),
+]
+
+
+@pytest.mark.parametrize(("headers", "message"), CROSS_SITE)
+@pytest.mark.parametrize(("url", "body"), [
+    ("/api/judge", {"pair_id": "1", "outcome": "a"}), ("/api/skip", {"pair_id": "1"}), ("/api/undo", {}),
+    ("/api/fit", {}), ("/api/compare", {"a": 1, "b": 2}), ("/api/change", {"id": "x", "outcome": "a"}),
+])
+def test_cross_site_requests_are_refused_and_write_nothing(tmp_path, bench, headers, message, url, body):
+    session = open_session(tmp_path / "s.jsonl", bench)
+    session.judge("1", "a")  # something to undo, fit or change
+    client = create_app(session).test_client()
+    before = files_of(session.path)
+    response = post(client, url, body, headers={**headers, "Host": "127.0.0.1:8765"})
+    assert response.status_code == 403 and message in response.get_json()["error"]
+    assert files_of(session.path) == before
+    assert session.state()["progress"]["judged"] == 1 and not session.fitting
+
+
+def test_the_page_s_own_requests_pass_the_cross_site_check(web):
+    session, client = web
+    headers = {"Host": "127.0.0.1:8765", "Origin": "http://127.0.0.1:8765", "Sec-Fetch-Site": "same-origin"}
+    assert post(client, "/api/judge", {"pair_id": "1", "outcome": "a"}, headers=headers).status_code == 200
+    assert client.get("/api/state", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403, "no API reads either"
+    assert client.get("/", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200, "following a link to the page"
+    assert client.get("/api/state", headers={"Sec-Fetch-Site": "none"}).status_code == 200, "typed in the address bar"
+
+
+def test_the_token_is_never_taken_from_a_post_s_address(tmp_path, bench):
+    session = open_session(tmp_path / "s.jsonl", bench)
+    client = create_app(session, token="s3cret-token-0123456789abcdef01234", bind_host="0.0.0.0").test_client()
+    before = files_of(session.state_path)
+    response = post(client, "/api/judge?token=s3cret-token-0123456789abcdef01234", {"pair_id": "1", "outcome": "a"})
+    assert response.status_code == 400 and "never put the token in a POST's address" in response.get_json()["error"]
+    response = post(client, "/api/judge?token=x", {"pair_id": "1", "outcome": "a"},
+                    headers={TOKEN_HEADER: "s3cret-token-0123456789abcdef01234"})
+    assert response.status_code == 400, "refused even with the right token in the header"
+    assert files_of(session.state_path) == before
+
+
+def test_a_browser_without_the_token_gets_a_page(tmp_path, bench):
+    session = open_session(tmp_path / "s.jsonl", bench)
+    client = create_app(session, token="s3cret-token-0123456789abcdef01234", bind_host="0.0.0.0").test_client()
+    page = client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert page.status_code == 401 and page.mimetype == "text/html"
+    assert b"This page needs its access token" in page.data and b"?token=" in page.data
+    assert b"s3cret" not in page.data and str(tmp_path).encode() not in page.data
+    api = client.get("/api/state", headers={"Accept": "application/json"})
+    assert api.status_code == 401 and "token is required" in api.get_json()["error"]
+
+
+def test_the_token_is_stable_across_restarts_and_kept_0600(tmp_path, bench):
+    import stat
+
+    from preference_ui.web import session_token
+
+    session = open_session(tmp_path / "s.jsonl", bench)
+    token = session_token(session.token_path)
+    assert session.token_path == tmp_path / "s.token" and len(token) >= 32
+    assert stat.S_IMODE(session.token_path.stat().st_mode) == 0o600
+    first = create_app(session, token=token, bind_host="0.0.0.0").test_client()
+    assert first.get(f"/?token={token}").status_code == 302  # the tab gets its cookie
+    # the server restarts with the same session: the old tab's cookie still works
+    restarted_session = ElicitationSession.open(session.path, bench)
+    again = session_token(restarted_session.token_path)
+    assert again == token
+    restarted = create_app(restarted_session, token=again, bind_host="0.0.0.0").test_client()
+    restarted.set_cookie(TOKEN_COOKIE, token)
+    assert restarted.get("/api/state").status_code == 200
+    assert post(restarted, "/api/judge", {"pair_id": restarted_session.pending.id, "outcome": "a"}).status_code == 200
+    # a token file others could read is narrowed to 0600
+    session.token_path.chmod(0o644)
+    assert session_token(session.token_path) == token and stat.S_IMODE(session.token_path.stat().st_mode) == 0o600
+    other = open_session(tmp_path / "other.jsonl", bench)
+    assert session_token(other.token_path) != token, "one token per session"
+
+
+def test_the_script_keeps_the_session_s_token(tmp_path, monkeypatch):
+    import importlib
+
+    elicit = importlib.import_module("natsbench_gym_cli.elicit")
+    path = tmp_path / "s.jsonl"
+    token = elicit.token_for("0.0.0.0", path)
+    assert token == elicit.token_for("0.0.0.0", path) and (tmp_path / "s.token").read_text().strip() == token
+    assert elicit.token_for("127.0.0.1", path) is None
+
+
+def test_temporary_files_of_an_interrupted_write_are_removed_at_start(tmp_path, bench):
+    session = open_session(tmp_path / "s.jsonl", bench)
+    session.judge(session.pending.id, "a")
+    leftovers = [tmp_path / ".s.ui.json.0123abcd.tmp", tmp_path / ".s.ranknet.pt.89abcdef.tmp", tmp_path / ".s.token.00ff00ff.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half a write")
+    unrelated = tmp_path / ".other.ui.json.0123abcd.tmp"
+    unrelated.write_bytes(b"another session's")
+    ElicitationSession.open(session.path, bench)
+    assert not any(p.exists() for p in leftovers) and unrelated.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "status", "message"),
+    [
+        ("/api/change", {"id": "nope", "outcome": "a"}, 404, "no judgment has id 'nope'"),
+        ("/api/change", {"id": "nope"}, 400, "missing field(s): outcome"),
+        ("/api/change", {"id": 1, "outcome": "a"}, 400, "field 'id' must be a str"),
+        ("/api/change", {"id": "nope", "outcome": "A"}, 400, "outcome 'A' is not one of"),
+        ("/api/compare", {"a": 1}, 400, "missing field(s): b"),
+        ("/api/compare", {"a": 1, "b": "2"}, 400, "field 'b' must be a int"),
+        ("/api/compare", {"a": 3, "b": 3}, 400, "not two different architectures"),
+        ("/api/compare", {"a": 1, "b": 99999}, 400, "not two different architectures"),
+        ("/api/compare", {"a": 1, "b": 2, "c": 3}, 400, "unexpected field(s): c"),
+    ],
+)
+def test_bad_requests_to_the_new_routes_get_a_4xx_and_write_nothing(web, url, body, status, message):
+    session, client = web
+    before = files_of(session.state_path)
+    response = post(client, url, body)
+    assert response.status_code == status and message.lower() in response.get_json()["error"].lower()
+    assert files_of(session.state_path) == before
+
+
+def test_a_search_session_locks_answers_the_search_has(tmp_path, bench):
+    import threading
+    import time
+
+    from preference_ui import SearchJudge
+
+    ctx = ScoringContext.create(bench, "cifar10")
+    judge = SearchJudge.open(tmp_path / "s.jsonl", ctx, seed=0, timeout=30)
+    session = judge.session
+
+    def shown(a):
+        deadline = time.monotonic() + 30
+        while (session.pending is None or session.pending.a != a) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return session.pending
+
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(judge([(1, 2)])))
+    thread.start()
+    session.judge(shown(1).id, "a")
+    thread.join(30)
+    round_two = threading.Thread(target=lambda: answers.append(judge([(3, 4), (5, 6)])))
+    round_two.start()
+    session.judge(shown(3).id, "b")
+    history = session.state()["history"]
+    assert [(h["a"], h["changeable"]) for h in history] == [(1, False), (3, True)]
+    with pytest.raises(AnswerLockedError, match="the search already received this answer"):
+        session.change(history[0]["id"], "b")
+    with pytest.raises(InvalidRequestError, match="cannot queue pairs of its own"):
+        session.compare(5, 6)
+    session.change(history[1]["id"], "tie")  # the open round: the search gets the new answer
+    session.judge(shown(5).id, "a")
+    round_two.join(30)
+    assert [[c.outcome.value for c in r] for r in answers] == [["a"], ["tie", "a"]]

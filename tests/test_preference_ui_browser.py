@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -203,3 +204,146 @@ def test_a_search_s_rounds_appear_on_the_page_by_themselves(tmp_path, tiny_table
         server.stop()
     assert [[c.outcome.value for c in r] for r in answers] == [["a", "b"], ["tie"]]
     assert len(PreferenceDataset.open(tmp_path / "s.jsonl")) == 3
+
+
+def save_screenshot(page, name: str) -> None:
+    """With ``PREFERENCE_UI_SCREENSHOTS=DIR``, save the viewport as ``DIR/name`` (a small palette PNG):
+    how ``docs/preference_ui.png`` and ``docs/preference_ui_phone.png`` are made."""
+    folder = os.environ.get("PREFERENCE_UI_SCREENSHOTS")
+    if not folder:
+        return
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(page.screenshot())).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    image.save(Path(folder) / name, optimize=True)
+
+
+@pytest.mark.slow
+def test_evidence_history_and_fit_progress_on_desktop_and_phone(tmp_path, tiny_tables, monkeypatch):
+    """Judge, open the evidence (Grad-CAM of both networks), change an earlier answer, fit with the
+    progress state visible while judging on; then the same page at 390x844: no horizontal scroll,
+    the choice buttons in view."""
+    sync_playwright, expect, browser_path = need_browser()
+    import time
+
+    import natsbench_gym
+    from preference_ui import ElicitationSession, adapter
+    from preference_ui.evidence import EvidenceProvider
+    from preference_ui.web import start_server
+
+    monkeypatch.setenv("NATSBENCH_GYM_CACHE", str(tmp_path / "cache"))
+    real_fit = adapter.fit_model
+    monkeypatch.setattr(adapter, "fit_model", lambda *a, **k: (time.sleep(1.5), real_fit(*a, **k))[1])  # a fit you can see
+    bench = natsbench_gym.load_benchmark("topology", tiny_tables)
+    session = ElicitationSession.open(tmp_path / "alice.jsonl", bench, "cifar10", population=12, pairs=10, seed=7)
+    session.evidence = EvidenceProvider(session.context, cache_path=tmp_path / "cache" / "live.sqlite", seed=7)  # digits, 3 epochs
+    server = start_server(session)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url)
+            progress = page.locator("#progress-text")
+            expect(progress).to_have_text("0 of 10 judged")
+            for n, key in enumerate("abt", start=1):
+                page.keyboard.press(key)
+                expect(progress).to_have_text(f"{n} of 10 judged")
+                expect(page.locator("#notice")).to_contain_text("Saved")
+
+            # the evidence of the pair on screen: trained here, Grad-CAM for both networks
+            page.keyboard.press("e")
+            expect(page.locator("#evidence")).to_be_visible()
+            expect(page.locator("#ev-status")).to_contain_text(re.compile("queued|training or loading|Asking"))
+            expect(page.locator("#ev-body")).to_be_visible(timeout=180_000)
+            expect(page.locator("#ev-source")).to_contain_text("Trained here on sklearn digits (10 classes, 16x16), 3 epochs")
+            expect(page.locator("#ev-source")).to_contain_text("not the cifar10 networks")
+            expect(page.locator("#ev-grid .tile")).to_have_count(20)
+            expect(page.locator("#ev-classes tbody tr")).to_have_count(10)
+            # one network ready is enough to start showing; the other's Grad-CAM follows when it is trained
+            for side in ("a", "b"):
+                expect(page.locator(f"#cam-{side}-img")).to_have_attribute(
+                    "data-loaded", re.compile(r"^\d+-\d+-predicted$"), timeout=180_000)
+            expect(page.locator("#ev-summary")).to_contain_text("they disagree on")
+            tile = page.locator("#ev-grid .tile").nth(5)
+            image = tile.get_attribute("data-image")
+            tile.click()
+            for side in ("a", "b"):
+                expect(page.locator(f"#cam-{side}-img")).to_have_attribute("data-loaded", re.compile(rf"-{image}-predicted$"))
+            page.select_option("#cam-target", "true")
+            expect(page.locator("#cam-a-img")).to_have_attribute("data-loaded", re.compile(rf"-{image}-true$"))
+            expect(page.locator("#cam-a-cap")).to_contain_text(f"true {tile.locator('.true').inner_text()}")
+            page.locator("#evidence").scroll_into_view_if_needed()
+            expect(page.locator("#btn-a")).to_be_in_viewport()
+            save_screenshot(page, "preference_ui.png")
+
+            # change the first answer from the history (the last entry: newest first)
+            first = page.locator("#history-list li").last
+            expect(first.locator(".answer-text")).to_have_text("A preferred")
+            first.locator("button[data-outcome='tie']").click()
+            expect(page.locator("#notice")).to_contain_text("Changed")
+            expect(page.locator("#history-list li").last.locator(".answer-text")).to_have_text("a tie (changed from A preferred)")
+            expect(progress).to_have_text("3 of 10 judged")
+            page.keyboard.press("u")
+            expect(page.locator("#notice")).to_contain_text("Undone: your change of")
+            expect(page.locator("#history-list li").last.locator(".answer-text")).to_have_text("A preferred")
+            page.locator("#history-list li").last.locator("button[data-outcome='b']").click()
+            expect(page.locator("#history-list li").last.locator(".answer-text")).to_contain_text("B preferred")
+
+            # fit in the background: the progress state shows, and judging goes on
+            page.keyboard.press("f")
+            status = page.locator("#fit-status")
+            expect(status).to_be_visible()
+            expect(status).to_contain_text(re.compile(r"(fitting on 3 judgments|checking).*\d+\.\d s"))
+            expect(page.locator("#btn-fit")).to_be_disabled()
+            page.keyboard.press("b")
+            expect(progress).to_have_text("4 of 10 judged")
+            expect(page.locator("#topk tr.top-row")).to_have_count(10, timeout=120_000)
+            expect(page.locator("#fit-meta")).to_have_text("RankNet fitted on 3 judgments · since then: 1 new; fit again to include them")
+            expect(page.locator("#fit-warning")).to_contain_text("Only 3 judgments")
+            expect(page.locator("#confidence-text")).to_contain_text("leave-one-out")
+            expect(page.locator("#topk-scope")).to_contain_text("tentative")
+
+            # compare two of the top architectures: one click queues that pair
+            top = page.locator("#topk tr.top-row")
+            second = top.nth(1).locator("td.arch").inner_text().split()[0]
+            top.nth(1).locator(".compare-btn").click()
+            expect(page.locator("#b-index")).to_have_text(second)
+
+            # the same page on a phone
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            phone.on("pageerror", lambda e: errors.append(str(e)))
+            phone.goto(server.url)
+            expect(phone.locator("#progress-text")).to_have_text("4 of 10 judged")
+            phone.click("#btn-evidence")
+            expect(phone.locator("#ev-body")).to_be_visible(timeout=180_000)
+            for side in ("a", "b"):
+                expect(phone.locator(f"#cam-{side}-img")).to_have_attribute("data-loaded", re.compile(r"predicted$"), timeout=180_000)
+            for where in ("top", "#evidence", "#fit", "#history"):
+                if where != "top":
+                    phone.locator(where).scroll_into_view_if_needed()
+                width = phone.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, f"the page is {width} px wide at 390 px (scrolled to {where})"
+                for button in ("#btn-a", "#btn-tie", "#btn-b"):
+                    expect(phone.locator(button)).to_be_in_viewport()
+            phone.locator(".ev-cam").scroll_into_view_if_needed()
+            save_screenshot(phone, "preference_ui_phone.png")
+            phone.click("#btn-tie")
+            expect(phone.locator("#progress-text")).to_have_text("5 of 10 judged")
+            expect(phone.locator("#notice")).to_be_in_viewport()
+            browser.close()
+        origins = {u.split("/", 3)[2] for u in requests if not u.startswith("data:")}
+        assert all(o.startswith("127.0.0.1:") for o in origins), f"every asset is local; requested: {origins}"
+        assert not errors, errors
+    finally:
+        server.stop()
+    data = PreferenceDataset.open(session.path)
+    assert len(data) == 5, "four answers and the compared pair, each saved"
+    first = data.comparisons[0].indices
+    assert {c.indices: c.outcome.value for c in data}[first] == "b", "the changed first answer is in force"
+    assert len(data.history) == 8, "append-only: two changes and an undo left their records"

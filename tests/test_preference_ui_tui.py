@@ -153,3 +153,47 @@ def test_the_terminal_shows_a_search_s_rounds_and_closes_when_it_ends(tmp_path, 
     assert [c.outcome.value for c in result.info["comparisons"]] == ["b"] * 4
     assert len(PreferenceDataset.open(tmp_path / "s.jsonl")) == 4
     env.close()
+
+
+def test_the_fit_panel_fits_a_40_row_terminal(session):
+    from rich.console import Console
+
+    from preference_ui.tui import fit_panel
+
+    for outcome in ("a", "b", "tie", "a", "b"):
+        session.judge(session.pending.id, outcome)
+    state = session.fit(top_k=10)
+    for width in (80, 120):
+        console = Console(width=width, record=True)
+        lines = console.render_lines(fit_panel(state["fit"], None), console.options.update_width(width), pad=False)
+        assert len(lines) <= 38, f"{len(lines)} rows at width {width}: the panel must fit a 40-row terminal with the footer"
+    text = "\n".join("".join(seg.text for seg in line) for line in lines)
+    assert "Only 5 judgments" in text and "leave-one-out" in text and "model's belief" in text
+    assert "valid accuracy" in text and "(MFLOPs)" in text and "…" not in text.split("What the model would pick")[1], \
+        "the top table is not cut at 120 columns"
+
+
+def test_the_terminal_shows_per_class_accuracy_and_predictions(session, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("captum")
+    from natsbench_gym.live import LiveConfig
+    from preference_ui.evidence import EvidenceProvider
+
+    monkeypatch.setenv("NATSBENCH_GYM_CACHE", str(tmp_path / "cache"))
+    tiny = LiveConfig(epochs=1, channels=4, cells_per_stage=1, batch_size=32, input_size=8, max_train_samples=120)
+    session.evidence = EvidenceProvider(session.context, config=tiny, cache_path=tmp_path / "live.sqlite")
+    pair = session.pending
+    assert session.evidence.wait([pair.a, pair.b], timeout=300)
+
+    async def scenario():
+        app = ElicitationApp(session)
+        async with app.run_test(size=(160, 60)) as pilot:
+            await pilot.press("v")
+            await pilot.pause()
+            return text_of(app, "#evidence")
+
+    text = run(scenario())
+    assert "What each network does" in text and "Trained here on sklearn digits" in text
+    assert "Accuracy per class" in text and "A %" in text and "B says" in text
+    view = session.evidence_for_pair(pair.a, pair.b)
+    assert f"A right on {view['a']['correct']}" in text

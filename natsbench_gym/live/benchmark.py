@@ -82,7 +82,7 @@ from natsbench_gym.live.cache import SCHEMA_VERSION, ResultStore
 from natsbench_gym.live.config import LiveConfig, LiveConfigError
 from natsbench_gym.live.cost import space_costs
 from natsbench_gym.live.data import LiveData, as_live_data
-from natsbench_gym.live.train import TrainingResult, nats_latency_ms, train_and_evaluate
+from natsbench_gym.live.train import TrainingResult, nats_latency_ms, prepare_split, train_and_evaluate
 from natsbench_gym.live.weights import DEFAULT_MAX_WEIGHTS_BYTES, TrainedNetwork, WeightStore
 from natsbench_gym.spaces import SearchSpace, make_space
 from natsbench_gym.types import Dataset, Metric, MetricStats, SpaceKind
@@ -103,6 +103,9 @@ _TRAINING_FIELDS = {
 
 #: The smallest reference sample (a min and a max need two values).
 MIN_REFERENCE = 2
+#: Held while :meth:`LiveBenchmark.trained_network` looks a network up and trains it if needed
+#: (one per process, so that a benchmark stays picklable for vector-env workers).
+_NETWORK_LOCK = threading.Lock()
 
 
 def default_live_cache_path() -> Path:
@@ -224,7 +227,6 @@ class LiveBenchmark(Benchmark):
             folder = weights_dir if weights_dir not in (None, True) else (
                 default_weights_dir(self._store.path) if self._store.persistent else None)
             self._weights = WeightStore(folder, max_weights_bytes)
-        self._network_lock = threading.Lock()
         self._results: dict[tuple, TrainingResult] = {}
         self._costs: dict[Dataset, tuple[np.ndarray, np.ndarray]] = {}
         #: Networks trained / latencies measured by this object (cache hits do not count).
@@ -319,7 +321,7 @@ class LiveBenchmark(Benchmark):
             encoding = self.space.decode(code)
             start = time.perf_counter()
             key = self._training_key(code, data)
-            result = train_and_evaluate(self.space.kind, encoding, data, self.config, keep=self._weight_keeper(key))
+            result = train_and_evaluate(self.space.kind, encoding, data, self.config, keep=self._weight_keeper(key, data))
             self.trainings_run += 1
             self._results[key] = result
             record = result.to_dict() | {
@@ -380,10 +382,21 @@ class LiveBenchmark(Benchmark):
         """Where the trained networks are kept (``None``: ``weights_dir=False``)."""
         return self._weights
 
-    def _weight_keeper(self, key: tuple):
+    def _weight_keeper(self, key: tuple, data: LiveData, kept: list | None = None):
+        """What keeps a freshly trained network: its weights, normalisation and validation logits
+        (so that showing its predictions needs no forward pass); ``kept`` also gets the network."""
         if self._weights is None:
             return None
-        return lambda model, normalisation: self._weights.put(key, model, normalisation, torch=torch.__version__)
+
+        def keep(model, normalisation) -> None:
+            if kept is not None:
+                kept.append((model, normalisation))
+            x = prepare_split(data.valid_x, self.config.input_size, *normalisation)
+            with torch.inference_mode():
+                logits = model.eval()(x).numpy()
+            self._weights.put(key, model, normalisation, valid_logits=logits, torch=torch.__version__)
+
+        return keep
 
     def trained_network(self, arch: ArchLike, dataset: Dataset | str | None = None) -> TrainedNetwork:
         """The trained network behind ``arch``'s accuracies, with the data split it was evaluated on.
@@ -405,15 +418,12 @@ class LiveBenchmark(Benchmark):
         data = self.data(ds)
         key = self._training_key(code, data)
         encoding = self.space.decode(code)
-        with self._network_lock:  # one network trained at a time for those who ask for it
+        with _NETWORK_LOCK:  # a network asked for by two threads is trained once
             payload = self._weights.get(key)
             kept: list[tuple] = []
             if payload is None:
                 logger.info("live: training %s again to get its network back (its weights were not kept)", self.space.format(encoding))
-                result = train_and_evaluate(
-                    self.space.kind, encoding, data, self.config,
-                    keep=lambda model, norm: (kept.append((model, norm)), self._weights.put(key, model, norm, torch=torch.__version__)),
-                )
+                result = train_and_evaluate(self.space.kind, encoding, data, self.config, keep=self._weight_keeper(key, data, kept))
                 self.trainings_run += 1
                 if self._store.get_training(key) is None:
                     self._results[key] = result
@@ -421,17 +431,20 @@ class LiveBenchmark(Benchmark):
                         "data_name": data.name, "config": self.config.training_fields(), "torch": torch.__version__})
         if kept:
             module, (mean, std) = kept[0]
+            payload = self._weights.get(key) or {}
         else:
             module = build_network(self.space.kind, encoding, data.num_classes, self.config.channels, self.config.cells_per_stage)
             module.load_state_dict(payload["state_dict"])
             mean, std = payload["mean"].numpy(), payload["std"].numpy()
         module.eval()
+        logits = payload.get("valid_logits")
         record = self._results.get(key) or self._store.get_training(key)
         return TrainedNetwork(
             module=module, arch_str=self.space.format(encoding), index=int(index), data=data,
             mean=np.asarray(mean, dtype=np.float32), std=np.asarray(std, dtype=np.float32), config=self.config,
             result=record if isinstance(record, TrainingResult) else (None if record is None else TrainingResult.from_dict(record)),
             trained_on=self.trained_on(ds),
+            valid_logits=None if logits is None else logits.numpy(),
         )
 
     def per_class_accuracy(

@@ -1,8 +1,8 @@
 """Kept weights of the live backend's networks: a bounded store beside the result cache.
 
 The SQLite cache (:mod:`natsbench_gym.live.cache`) keeps what a training run *measured*; this
-module keeps what it *made*: the trained network's ``state_dict`` and the input normalisation it
-was trained with, so that the network can be had again (:meth:`LiveBenchmark.trained_network
+module keeps what it *made*: the trained network's ``state_dict``, the input normalisation it
+was trained with and its logits on the validation split, so that the network can be had again (:meth:`LiveBenchmark.trained_network
 <natsbench_gym.live.benchmark.LiveBenchmark.trained_network>`) to show its predictions and
 activations (the preference page's evidence, the paper's Fig. 2).
 
@@ -70,7 +70,8 @@ def _file_name(key: TrainingKey) -> str:
 
 
 def _payload_bytes(payload: dict[str, Any]) -> int:
-    return sum(t.numel() * t.element_size() for t in payload["state_dict"].values()) + 1024
+    tensors = [*payload["state_dict"].values(), *(payload[k] for k in ("valid_logits",) if k in payload)]
+    return sum(t.numel() * t.element_size() for t in tensors) + 1024
 
 
 class WeightStore:
@@ -94,6 +95,16 @@ class WeightStore:
             self._remove_stale_temporaries()
             self._evict(keep=None)  # the bound may have been lowered since the last run
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy in another process (a vector-env worker) shares the folder, not the lock
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def persistent(self) -> bool:
         return self.directory is not None
@@ -107,14 +118,19 @@ class WeightStore:
             return key in self._memory
         return self.path_of(key).is_file()
 
-    def put(self, key: TrainingKey, model: nn.Module, normalisation: tuple[np.ndarray, np.ndarray], **meta: Any) -> bool:
-        """Keep ``model``'s weights and input normalisation under ``key``; ``False`` if it exceeds the bound."""
+    def put(
+        self, key: TrainingKey, model: nn.Module, normalisation: tuple[np.ndarray, np.ndarray],
+        valid_logits: np.ndarray | None = None, **meta: Any,
+    ) -> bool:
+        """Keep ``model``'s weights, input normalisation and (optionally) its validation logits
+        under ``key``; ``False`` if it exceeds the bound."""
         payload = {
             "format": WEIGHTS_FORMAT,
             "key": list(key),
             "state_dict": {k: v.detach().clone().cpu() for k, v in model.state_dict().items()},
             "mean": torch.as_tensor(np.asarray(normalisation[0], dtype=np.float32)),
             "std": torch.as_tensor(np.asarray(normalisation[1], dtype=np.float32)),
+            **({} if valid_logits is None else {"valid_logits": torch.as_tensor(np.asarray(valid_logits, dtype=np.float32))}),
             # plain types only (torch.__version__ is a str subclass that weights_only loading refuses)
             "meta": {k: str(v) if isinstance(v, str) else v for k, v in meta.items() if isinstance(v, (str, int, float, bool))},
         }
@@ -143,7 +159,8 @@ class WeightStore:
             return True
 
     def get(self, key: TrainingKey) -> dict[str, Any] | None:
-        """``{"state_dict", "mean", "std", "meta"}`` kept under ``key``, or ``None`` (marks it used)."""
+        """``{"state_dict", "mean", "std", "meta"}`` (and ``"valid_logits"`` when kept) under ``key``,
+        or ``None`` (marks it used)."""
         with self._lock:
             if self.directory is None:
                 payload = self._memory.get(key)
@@ -228,6 +245,8 @@ class TrainedNetwork:
         config: the training budget.
         result: the training record (accuracies, per-class accuracy), ``None`` if not at hand.
         trained_on: the data and budget in words (``"sklearn digits (10 classes, 16x16), 3 epochs, C=8, N=1"``).
+        valid_logits: the network's logits on the validation split, kept with its weights (``None``
+            when not kept: :meth:`predict_proba` computes them).
     """
 
     module: nn.Module
@@ -240,6 +259,7 @@ class TrainedNetwork:
     result: TrainingResult | None
     trained_on: str
     split: str = "valid"
+    valid_logits: np.ndarray | None = None
 
     @property
     def images(self) -> np.ndarray:
@@ -260,9 +280,13 @@ class TrainedNetwork:
         return prepare_split(images, self.config.input_size, self.mean, self.std)
 
     def predict_proba(self, batch: int = 512) -> np.ndarray:
-        """Class probabilities ``(n, classes)`` of every image of the split."""
-        x = self.inputs()
-        self.module.eval()
-        with torch.inference_mode():
-            logits = torch.cat([self.module(x[i : i + batch]) for i in range(0, x.shape[0], batch)])
+        """Class probabilities ``(n, classes)`` of every image of the split (from the kept logits
+        when there are, else by a forward pass)."""
+        if self.valid_logits is not None and self.split == "valid" and self.valid_logits.shape[0] == self.labels.size:
+            logits = torch.from_numpy(np.asarray(self.valid_logits, dtype=np.float32))
+        else:
+            x = self.inputs()
+            self.module.eval()
+            with torch.inference_mode():
+                logits = torch.cat([self.module(x[i : i + batch]) for i in range(0, x.shape[0], batch)])
         return torch.softmax(logits, dim=1).numpy().astype(np.float64)

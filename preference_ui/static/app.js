@@ -307,6 +307,12 @@ function renderEvidence() {
     evidence.pairKey = key;
     evidence.view = null;
     evidence.image = null;
+    for (const side of ["a", "b"]) {  // the last pair's Grad-CAMs go
+      const img = $(`cam-${side}-img`);
+      delete img.dataset.loaded;
+      img.removeAttribute("src");
+      $(`cam-${side}-cap`).textContent = side.toUpperCase();
+    }
     $("ev-body").hidden = true;
     $("ev-status").textContent = "Asking for the two networks…";
     loadEvidence();
@@ -324,10 +330,11 @@ async function loadEvidence() {
     $("ev-source").textContent = data.source.text;
     $("ev-source").className = `source ${data.source.kind}`;
     $("ev-status").textContent = data.ready ? "" : `${stateText("A", data.a)} · ${stateText("B", data.b)}`;
-    if (data.ready) {
+    if (data.ready || data.partial) {  // one network is enough to start showing
       evidence.view = data;
       drawEvidence();
-    } else if (status === 202 && data.a.state !== "error" && data.b.state !== "error") {
+    }
+    if (!data.ready && status === 202 && data.a.state !== "error" && data.b.state !== "error") {
       evidence.timer = setTimeout(loadEvidence, EVIDENCE_POLL_MS);
     }
   } catch (err) {
@@ -340,9 +347,10 @@ function pct(x) { return x === null || x === undefined ? "—" : `${x.toFixed(1)
 function drawEvidence() {
   const v = evidence.view;
   $("ev-body").hidden = false;
-  $("ev-summary").textContent =
-    `On the ${v.split_size} ${v.split === "valid" ? "validation" : v.split} images: A is right on ${v.a.correct} (${pct(v.a.accuracy)}), ` +
-    `B on ${v.b.correct} (${pct(v.b.accuracy)}); they disagree on ${v.disagree}` + (v.both_wrong ? ` and are both wrong on ${v.both_wrong} more.` : ".");
+  const right = (side) => (v[side].state === "ready" ? `${side.toUpperCase()} is right on ${v[side].correct} (${pct(v[side].accuracy)})`
+    : `${side.toUpperCase()}: not ready yet`);
+  $("ev-summary").textContent = `On the ${v.split_size} ${v.split === "valid" ? "validation" : v.split} images: ${right("a")}, ${right("b")}` +
+    (v.ready ? `; they disagree on ${v.disagree}` + (v.both_wrong ? ` and are both wrong on ${v.both_wrong} more.` : ".") : ".");
   $("tab-different").textContent = `where they differ (${v.different.length})`;
   $("tab-sample").textContent = `sample (${v.grid.length})`;
   $("tab-different").disabled = v.different.length === 0;
@@ -354,9 +362,12 @@ function drawEvidence() {
   grid.replaceChildren();
   for (const id of ids) {
     const im = v.images[String(id)];
-    const mark = (p) => el("span", { class: p.correct ? "ok" : "wrong" }, `${p.pred}${p.correct ? "" : " ✗"}`);
-    const tile = el("button", { class: `tile ${im.a.correct ? "" : "a-wrong"} ${im.b.correct ? "" : "b-wrong"}`, "data-image": String(id),
-      title: `image ${id}: true ${im.label}; A says ${im.a.pred} (${Math.round(100 * im.a.p)} %), B says ${im.b.pred} (${Math.round(100 * im.b.p)} %)`,
+    const mark = (p) => (p ? el("span", { class: p.correct ? "ok" : "wrong" }, `${p.pred}${p.correct ? "" : " ✗"}`)
+      : el("span", { class: "na" }, "…"));
+    const says = (side, p) => (p ? `${side} says ${p.pred} (${Math.round(100 * p.p)} %)` : `${side} not ready`);
+    const wrong = (p) => p && !p.correct;
+    const tile = el("button", { class: `tile ${wrong(im.a) ? "a-wrong" : ""} ${wrong(im.b) ? "b-wrong" : ""}`, "data-image": String(id),
+      title: `image ${id}: true ${im.label}; ${says("A", im.a)}, ${says("B", im.b)}`,
       "aria-pressed": String(evidence.image === id) },
     el("img", { src: im.src, alt: `validation image ${id}, true label ${im.label}` }),
     el("span", { class: "labels" }, el("span", { class: "true" }, im.label),
@@ -398,12 +409,17 @@ async function pickImage(id) {
 async function loadCam(side, arch, image, target, requestId) {
   const img = $(`cam-${side}-img`);
   const wait = $(`cam-${side}-wait`);
+  if (img.dataset.loaded === `${arch}-${image}-${target}`) return;  // on screen already
   wait.textContent = "…";
   img.classList.add("loading");
   try {
     const { data } = await api("GET", `/api/gradcam?arch=${arch}&image=${image}&target=${target}`);
     if (requestId !== evidence.requestId) return;
-    if (data.state !== "ready") { setTimeout(() => loadCam(side, arch, image, target, requestId), EVIDENCE_POLL_MS); return; }
+    if (data.state !== "ready") {  // that network is still training: try again shortly
+      wait.textContent = data.state === "preparing" ? `training… ${(data.elapsed_s || 0).toFixed(1)} s` : "queued…";
+      setTimeout(() => loadCam(side, arch, image, target, requestId), EVIDENCE_POLL_MS);
+      return;
+    }
     img.src = data.src;
     img.classList.remove("loading");
     img.dataset.loaded = `${arch}-${image}-${target}`;
