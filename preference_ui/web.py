@@ -131,7 +131,7 @@ def create_app(session: ElicitationSession, *, token: str | None = None, bind_ho
                 f"never put the token in a {request.method}'s address (addresses end up in logs and history); "
                 f"send it in the {TOKEN_HEADER} header or the cookie the page sets",
             )
-        if token is None:
+        if token is None or request.path.startswith("/static/"):  # the page's own files are no secret
             return None
         given = request.headers.get(TOKEN_HEADER) or request.cookies.get(TOKEN_COOKIE)
         if request.method == "GET":

@@ -906,6 +906,8 @@ def test_a_browser_without_the_token_gets_a_page(tmp_path, bench):
     assert page.status_code == 401 and page.mimetype == "text/html"
     assert b"This page needs its access token" in page.data and b"?token=" in page.data
     assert b"s3cret" not in page.data and str(tmp_path).encode() not in page.data
+    assert client.get("/static/style.css").status_code == 200, "the page's stylesheet needs no token"
+    assert client.get("/static/app.js").status_code == 200
     api = client.get("/api/state", headers={"Accept": "application/json"})
     assert api.status_code == 401 and "token is required" in api.get_json()["error"]
 
