@@ -49,6 +49,9 @@ from typing import Any
 
 import numpy as np
 
+from natsbench_gym import ENV_IDS
+from natsbench_gym.errors import UnknownNameError
+
 logger = logging.getLogger("reproduce_natsbench")
 
 ALGORITHMS = ("rea", "random", "reinforce")
@@ -75,21 +78,22 @@ class Job:
     data: str | None
 
 
+#: NATS-Bench's name of each algorithm -> the project's agent (``agents.make_agent``) and NATS-Bench's settings.
+AGENT_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "rea": ("re", {"population_size": 10, "sample_size": 3}),
+    "random": ("random", {}),
+    "reinforce": ("monas", {"hidden_size": 32, "learning_rate": 0.01, "baseline_decay": 0.9, "entropy_coef": 0.0}),
+}
+
+
 def make_agent(algo: str, seed: int):
-    """The project's agent for ``algo`` with NATS-Bench's settings."""
-    if algo == "rea":
-        from agents import RegularizedEvolution
+    """The project's agent for ``algo`` with NATS-Bench's settings, through ``agents.make_agent``."""
+    from agents import make_agent as make_named_agent
 
-        return RegularizedEvolution(population_size=10, sample_size=3, seed=seed)
-    if algo == "random":
-        from agents import RandomSearch
-
-        return RandomSearch(seed=seed)
-    if algo == "reinforce":
-        from agents import MONAS
-
-        return MONAS(hidden_size=32, learning_rate=0.01, baseline_decay=0.9, entropy_coef=0.0, seed=seed)
-    raise ValueError(f"unknown algorithm {algo!r}; expected one of {', '.join(ALGORITHMS)}")
+    if algo not in AGENT_SETTINGS:
+        raise UnknownNameError("algorithm", algo, AGENT_SETTINGS)
+    name, settings = AGENT_SETTINGS[algo]
+    return make_named_agent(name, seed=seed, **settings)
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -100,7 +104,7 @@ def run_job(job: Job) -> dict[str, Any]:
     from agents.base import SearchBudget
 
     bench = natsbench_gym.load_benchmark("topology", job.data)
-    env = gym.make("NATSBench-Topology-v0", dataset=job.dataset, benchmark=bench, budget=SEARCH_EPOCHS,
+    env = gym.make(ENV_IDS["topology"], dataset=job.dataset, benchmark=bench, budget=SEARCH_EPOCHS,
                    reward_model="accuracy", accuracy_metric="valid_accuracy", noise=job.noise)
     agent = make_agent(job.algo, job.seed)
     start = time.perf_counter()
