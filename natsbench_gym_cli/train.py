@@ -11,6 +11,10 @@ Example (``python scripts/train_agent.py`` runs the same)::
         --env NATSBench-Topology-v0 --algo ppo --reward accuracy --dataset cifar10 \\
         --timesteps 20000 --tensorboard runs/ --seed 0
 
+``--save FILE`` keeps the trained policy (stable-baselines3's zip); ``--load FILE`` evaluates a
+saved policy without training again. A progress bar shows the steps done, their rate and the time
+left (``--no-progress-bar`` turns it off).
+
 Constraints (``--forbid-ops``, ``--allowed-widths``, ``--max-params``, ``--max-flops``,
 ``--max-latency``) are enforced through action masks, so they need ``--algo maskable_ppo``.
 """
@@ -21,6 +25,7 @@ import argparse
 import logging
 import math
 import sys
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +39,13 @@ from natsbench_gym.types import Metric
 logger = logging.getLogger("train_agent")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of environment steps, got {value}")
+    return value
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -44,7 +56,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--reward", default="accuracy", help=f"fixed metric: {', '.join(FIXED_METRICS)}")
     parser.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or ImageNet16-120")
     parser.add_argument("--budget", type=int, default=None, help="training epochs of the search metrics (topology: 12 or 200)")
-    parser.add_argument("--timesteps", type=int, default=20_000, help="environment steps to train for")
+    parser.add_argument("--timesteps", type=_positive_int, default=20_000, help="environment steps to train for (> 0)")
+    parser.add_argument("--save", default=None, metavar="FILE", help="save the trained policy (SB3's .zip) to FILE")
+    parser.add_argument("--load", default=None, metavar="FILE",
+                        help="evaluate the policy saved in FILE (by --save, same --algo and --env) instead of training")
+    parser.add_argument("--no-progress-bar", dest="progress_bar", action="store_false", help="no progress bar while training")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default=None, help="benchmark data directory (default: $NATSBENCH_DATA, ...)")
@@ -108,9 +124,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     )
     import torch
 
-    from agents.sb3 import NASCallback, make_sb3_agent, sample_architectures
+    from agents.sb3 import NASCallback, make_sb3_agent
+    from agents.sb3.factory import ALGORITHMS
 
     torch.set_num_threads(args.threads)
+    if args.progress_bar:  # SB3 draws its bar with tqdm.rich, which warns that it is experimental
+        from tqdm import TqdmExperimentalWarning
+
+        warnings.filterwarnings("ignore", category=TqdmExperimentalWarning)
     try:
         kwargs = env_kwargs_from_args(args)
         env = gym.make(args.env, **kwargs)
@@ -122,12 +143,25 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print("error: constraints are enforced through action masks; use --algo maskable_ppo", file=sys.stderr)
         return 2
 
+    run_name = f"{args.algo}_{base.space.kind.value}_{args.dataset}_{args.reward}_s{args.seed}"
+    bench = base.benchmark
+    if args.load:
+        try:
+            model = ALGORITHMS[args.algo].load(args.load, env=env, device="cpu")
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"error: cannot load an --algo {args.algo} policy for {args.env} from {args.load!r}: {exc}", file=sys.stderr)
+            return 2
+        print(f"loaded the {args.algo} policy from {args.load}")
+        return _report_policy(args, model, kwargs, bench, base)
+
     model = make_sb3_agent(args.algo, env, seed=args.seed, tensorboard_log=args.tensorboard, verbose=max(0, args.verbose - 1))
     callback = NASCallback(verbose=args.verbose)
-    run_name = f"{args.algo}_{base.space.kind.value}_{args.dataset}_{args.reward}_s{args.seed}"
-    model.learn(args.timesteps, callback=callback, tb_log_name=run_name)
+    model.learn(args.timesteps, callback=callback, tb_log_name=run_name, progress_bar=args.progress_bar)
+    if args.save:
+        model.save(args.save)
+        print(f"saved the policy to {args.save if args.save.endswith('.zip') else args.save + '.zip'} "
+              f"(evaluate it again with --load)")
 
-    bench = base.benchmark
     top = callback.top(args.top)
     test, label = report_accuracy(bench, base.dataset.value, [ev.index for ev in top])
     print(f"{args.algo} on {args.env} ({base.dataset.value}, reward {args.reward}, {base.budget} epochs): "
@@ -138,11 +172,21 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(f"{rank:>4} {ev.reward:>8.4f} {valid:>7.2f} {acc:>9.2f} {ev.metrics.get('params', math.nan):>7.3f} "
               f"{ev.metrics.get('flops', math.nan):>8.1f}  {ev.arch}")
 
+    _report_policy(args, model, kwargs, bench, base)
+    if args.tensorboard:
+        print(f"TensorBoard logs: {args.tensorboard}/{run_name}_*")
+    return 0
+
+
+def _report_policy(args, model, kwargs, bench, base) -> int:
+    """Print the mean accuracy of architectures sampled from ``model``'s policy beside uniform random ones."""
+    from agents.sb3 import sample_architectures
+
     if args.samples > 0:
         eval_env = gym.make(args.env, **{**kwargs, "benchmark": bench})
         eval_env.reset(seed=args.seed)
         infos = sample_architectures(model, eval_env, args.samples, np.random.default_rng(args.seed))
-        sampled, _ = report_accuracy(bench, base.dataset.value, [i["index"] for i in infos])
+        sampled, label = report_accuracy(bench, base.dataset.value, [i["index"] for i in infos])
         rng = np.random.default_rng(args.seed + 1)
         feasible = np.flatnonzero(base.feasible)
         random_codes = rng.choice(feasible, size=args.samples)
@@ -150,8 +194,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         uniform, _ = report_accuracy(bench, base.dataset.value, random_idx.tolist())
         print(f"final policy: mean {label} {np.nanmean(sampled):.2f} over {args.samples} sampled architectures "
               f"({len({i['index'] for i in infos})} distinct); uniform random: {np.nanmean(uniform):.2f}")
-    if args.tensorboard:
-        print(f"TensorBoard logs: {args.tensorboard}/{run_name}_*")
     return 0
 
 

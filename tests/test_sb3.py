@@ -131,6 +131,29 @@ def test_train_agent_script(tiny_tables, tmp_path, capsys, one_thread):
     assert list(tmp_path.glob("ppo_topology_cifar10_accuracy_s0_*"))
 
 
+def test_train_agent_script_saves_and_reloads_the_policy(tiny_tables, tmp_path, capsys, one_thread):
+    train_agent = load_job("train")
+    common = ["--algo", "ppo", "--data", str(tiny_tables), "--seed", "0", "--samples", "10", "--no-progress-bar"]
+    assert train_agent.main(common + ["--timesteps", "400", "--save", str(tmp_path / "policy")]) == 0
+    trained = capsys.readouterr().out
+    assert (tmp_path / "policy.zip").is_file() and "saved the policy to" in trained
+    assert train_agent.main(common + ["--load", str(tmp_path / "policy.zip")]) == 0
+    reloaded = capsys.readouterr().out
+    assert "loaded the ppo policy" in reloaded and "architectures evaluated" not in reloaded  # no training
+    final = [line for line in trained.splitlines() if line.startswith("final policy")]
+    assert final and final == [line for line in reloaded.splitlines() if line.startswith("final policy")]
+    assert train_agent.main(common + ["--load", str(tmp_path / "missing.zip")]) == 2
+    assert "cannot load" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("steps", ["0", "-5"])
+def test_train_agent_script_refuses_non_positive_timesteps(steps, capsys):
+    with pytest.raises(SystemExit) as exited:
+        load_job("train").main(["--timesteps", steps])
+    assert exited.value.code == 2
+    assert f"must be a positive number of environment steps, got {steps}" in capsys.readouterr().err
+
+
 def test_train_agent_script_constraints_need_masking(tiny_tables, capsys, one_thread):
     train_agent = load_job("train")
     base = ["--env", "NATSBench-Size-v0", "--data", str(tiny_tables), "--timesteps", "100", "--samples", "5", "--max-params", "0.1"]
