@@ -9,6 +9,8 @@ name                      module                                 what it is
 ``PersonalizedEvolution`` :mod:`agents.evolution`                the paper's Alg. 1
 ``LEMONADE``              :mod:`agents.lemonade`                 Pareto-front evolution, KDE parents
 ``MONAS``                 :mod:`agents.monas`                    LSTM controller + REINFORCE (torch)
+``AsyncRegularizedEvolution`` :mod:`agents.parallel`             RE with children in flight (Ray ...)
+``ParallelRandomSearch``  :mod:`agents.parallel`                 random search in concurrent batches
 ``SB3Agent``              :mod:`agents.sb3`                      PPO / A2C / MaskablePPO (torch)
 ``Personalization``       :mod:`agents.personalization`          learn the metric from preferences
 ``RankShaping``           :mod:`agents.shaping`                  rank rewards for MONAS / SB3
@@ -46,6 +48,8 @@ _EXPORTS = {
     "RegularizedEvolution": "agents.evolution",
     "PersonalizedEvolution": "agents.evolution",
     "LEMONADE": "agents.lemonade",
+    "AsyncRegularizedEvolution": "agents.parallel",
+    "ParallelRandomSearch": "agents.parallel",
     "MONAS": "agents.monas",
     "MONASReward": "agents.monas",
     "SB3Agent": "agents.sb3.agent",

@@ -453,6 +453,44 @@ class SearchAgent(ABC):
         reward, info = evaluate_encoding(self.env, encoding, seed)
         return self.record(reward, info, encoding)
 
+    @property
+    def parallelism(self) -> int:
+        """Evaluations the env's benchmark runs at once (1 for a table or in-process live training)."""
+        return int(getattr(self.env.unwrapped, "parallelism", 1))
+
+    @property
+    def remaining_evaluations(self) -> int | None:
+        """Evaluations the budget still allows (``None``: no limit on their number, e.g. a time budget)."""
+        if self._budget.evaluations is None:
+            return None
+        return max(self._budget.evaluations - self.evaluations_spent, 0)
+
+    def prefetch(self, encodings: Sequence[Sequence[int]]) -> None:
+        """Have the env evaluate ``encodings`` at once, ahead of their episodes (:meth:`NATSBenchEnv.prefetch
+        <natsbench_gym.envs.base.NATSBenchEnv.prefetch>`): the live backend trains them concurrently on
+        its executor. Only as many as the budget still allows are sent, so no training is wasted on
+        architectures the search will not reach; the history does not change (they are evaluated, in
+        order, when the agent calls :meth:`evaluate`)."""
+        prefetch = getattr(self.env.unwrapped, "prefetch", None)
+        if prefetch is None or self.exhausted or not encodings:
+            return
+        encodings = list(encodings)
+        remaining = self.remaining_evaluations
+        if remaining is not None and self._budget.count_repeats:
+            encodings = encodings[:remaining]
+        elif remaining is not None:
+            done = {ev.encoding for ev in self.history}
+            fresh = [e for e in dict.fromkeys(tuple(int(x) for x in e) for e in encodings) if e not in done]
+            encodings = fresh[:remaining]
+        prefetch(encodings)
+
+    def evaluate_many(self, encodings: Sequence[Sequence[int]]) -> list[Evaluation]:
+        """Evaluate a batch: :meth:`prefetch` it (concurrently where the benchmark can), then
+        :meth:`evaluate` each in order. The history is the one :meth:`evaluate` in a loop gives, on
+        every executor; raises :class:`BudgetExhausted` when the budget runs out within the batch."""
+        self.prefetch(encodings)
+        return [self.evaluate(e) for e in encodings]
+
     def record(self, reward: float, info: dict[str, Any], encoding: Sequence[int] = ()) -> Evaluation:
         """Add the evaluation the env reported at the end of an episode to the history.
 

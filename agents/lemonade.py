@@ -184,8 +184,10 @@ class LEMONADE(SearchAgent):
         self.front = []
         initial = []
         try:
-            for _ in range(self.population_size):
-                initial.append(self.evaluate(sample_architecture(self.env, self.rng)))
+            encodings = [sample_architecture(self.env, self.rng) for _ in range(self.population_size)]
+            self.prefetch(encodings)
+            for encoding in encodings:
+                initial.append(self.evaluate(encoding))
         finally:
             self.front = self.non_dominated(initial)
         while not self.exhausted:  # checked here too, so no pre-screening is done for nothing
@@ -194,7 +196,9 @@ class LEMONADE(SearchAgent):
             proposals = [mutate_architecture(self.env, self.front[i].encoding, self.rng) for i in parents.tolist()]
             children = []
             try:
-                for encoding in self._accept(proposals):
+                accepted = self._accept(proposals)
+                self.prefetch(accepted)  # the children train at once on a parallel live backend
+                for encoding in accepted:
                     children.append(self.evaluate(encoding))
             finally:
                 self.front = self.non_dominated(self.front + children)

@@ -14,6 +14,7 @@ the search runs on one torch thread. The same seed gives the same history.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -155,8 +156,14 @@ class MONAS(PersonalizedSearch, SearchAgent):
         self.baseline = None
         batch: list[tuple[tuple[int, ...], float]] = []
         shaping = RankShaping() if self.reward_shaping == "rank" else None
+        pending: deque[tuple[int, ...]] = deque()
         while True:
-            actions = self._feasible_sample()
+            if not pending:
+                # The policy is fixed within an update: draw its episodes first (the same draws, in the
+                # same order, as one at a time) so a parallel live backend trains them together.
+                pending.extend(self._feasible_sample() for _ in range(self.episodes_per_update - len(batch)))
+                self.prefetch(list(pending))
+            actions = pending.popleft()
             evaluation = self.evaluate(actions)
             reward = evaluation.reward if shaping is None else shaping(evaluation.index, evaluation.reward)
             if self.baseline is None:

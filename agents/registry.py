@@ -13,6 +13,10 @@ name                 class                                          settings the
 ``maskable_ppo``     :class:`agents.sb3.SB3Agent`                    ``algo="maskable_ppo"`` (torch)
 ===================  =============================================  ======================================
 
+Two more keep several evaluations in flight on a parallel live backend (:mod:`agents.parallel`):
+``re_async`` (:class:`agents.parallel.AsyncRegularizedEvolution`, batched or asynchronous) and
+``random_parallel`` (:class:`agents.parallel.ParallelRandomSearch`).
+
 Each name is the agent's ``name`` (``make_agent("re").name == "re"``). Every other setting is the
 class's own keyword with the class's own default; :func:`agent_settings` lists them
 (``agent_settings("re")`` -> ``{"population_size": 10, "sample_size": 5, "seed": None,
@@ -26,7 +30,7 @@ Example:
     >>> make_agent("evolution")
     Traceback (most recent call last):
     ...
-    natsbench_gym.errors.UnknownNameError: unknown agent 'evolution'; expected one of: random, re, re_personalized, lemonade, monas, ppo, a2c, maskable_ppo
+    natsbench_gym.errors.UnknownNameError: unknown agent 'evolution'; expected one of: random, re, re_personalized, lemonade, monas, ppo, a2c, maskable_ppo, re_async, random_parallel
 
 To add an agent: write its class (a :class:`~agents.base.SearchAgent`) and add one
 :class:`AgentSpec` to :data:`AGENTS`.
@@ -138,6 +142,9 @@ AGENTS: Mapping[str, AgentSpec] = MappingProxyType(dict([
     _spec("a2c", "agents.sb3.agent:SB3Agent", "stable-baselines3 A2C, online", algo="a2c"),
     _spec("maskable_ppo", "agents.sb3.agent:SB3Agent", "sb3-contrib MaskablePPO (constraints as masks)",
           algo="maskable_ppo"),
+    _spec("re_async", "agents.parallel:AsyncRegularizedEvolution",
+          "regularized evolution with several children in flight (batched or asynchronous)"),
+    _spec("random_parallel", "agents.parallel:ParallelRandomSearch", "random search in concurrent batches"),
 ]))
 
 

@@ -545,7 +545,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--search-accuracy", choices=("valid", "test"), default="valid",
                    help="accuracy the search reward reads (valid: what a search may see; test: the paper's Eq. 3)")
     p.add_argument("--out", default="results/figs45", help="output directory")
-    p.add_argument("--workers", type=int, default=2, help="worker processes")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (or Ray workers)")
+    p.add_argument("--executor", choices=("pool", "ray"), default="pool",
+                   help="where runs go: local processes (pool) or Ray (ray; docs/distributed.md)")
+    p.add_argument("--address", default=None, help="Ray cluster to join with --executor ray (e.g. auto); default: start Ray here")
     p.add_argument("--data", default=None, help="benchmark data directory (default: $NATSBENCH_DATA ...)")
     return p
 
@@ -575,7 +578,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     logger.info("%d runs on %d worker(s) -> %s", len(jobs), args.workers, out)
     start = time.perf_counter()
     runs: list[dict[str, Any]] = []
-    if args.workers <= 1:
+    if args.executor == "ray":
+        from natsbench_gym.live.executor import RayExecutor
+
+        with RayExecutor(None if args.address else args.workers, args.address) as ray_executor:
+            for i, run in enumerate(ray_executor.map_unordered(run_job, jobs, _init_worker), 1):
+                runs.append(run)
+                _progress(i, len(jobs), start)
+    elif args.workers <= 1:
         for i, job in enumerate(jobs, 1):
             runs.append(run_job(job))
             _progress(i, len(jobs), start)

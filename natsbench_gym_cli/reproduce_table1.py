@@ -298,7 +298,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--selectors", type=_csv_list(str), default=["random", "active"], help="pair selectors (random, active = active:disagreement, active:uncertainty)")
     p.add_argument("--out", type=Path, default=Path("results/table1"), help="output directory")
     p.add_argument("--seed", type=int, default=0, help="base seed")
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="worker processes (or Ray workers)")
+    p.add_argument("--executor", choices=("pool", "ray"), default="pool",
+                   help="where repetitions run: local processes (pool) or Ray (ray; docs/distributed.md)")
+    p.add_argument("--address", default=None, help="Ray cluster to join with --executor ray (e.g. auto); default: start Ray here")
     p.add_argument("--data", default=None, help="NATS-Bench data (default: $NATSBENCH_DATA)")
     p.add_argument("--budget", type=int, default=200, help="training epochs of the accuracies")
     p.add_argument("--device", default=None, help="latency device (default: the benchmark's default)")
@@ -376,7 +379,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     logger.info("%d tasks (%d evaluated fits, plus refits of active selection) on %d worker(s)", len(tasks), len(tasks) * len(args.ks), args.workers)
     start = time.perf_counter()
     rows: list[dict] = []
-    if args.workers == 1:
+    if args.executor == "ray":
+        from natsbench_gym.live.executor import RayExecutor
+
+        ray_executor = RayExecutor(None if args.address else args.workers, args.address)
+        results = ray_executor.map_unordered(_run_task, tasks, _init_worker, (args.data, settings))
+    elif args.workers == 1:
         results = map(_run_task, tasks)
     else:
         pool = mp.get_context("spawn" if sys.platform == "darwin" else "fork").Pool(args.workers, _init_worker, (args.data, settings))
@@ -387,7 +395,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             if i % max(1, len(tasks) // 20) == 0 or i == len(tasks):
                 logger.info("%d/%d tasks done (%.0f s)", i, len(tasks), time.perf_counter() - start)
     finally:
-        if args.workers > 1:
+        if args.executor == "ray":
+            ray_executor.shutdown()
+        elif args.workers > 1:
             pool.close()
             pool.join()
     runtime = time.perf_counter() - start

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
@@ -324,6 +325,32 @@ class Benchmark(ABC):
         spec = self.resolve(dataset, budget, metrics, device)
         idx = np.arange(self.space.size, dtype=np.int64) if archs is None else self.indices(archs)
         return self._query_indices(idx, *spec)
+
+    @property
+    def parallelism(self) -> int:
+        """Evaluations this backend runs at once (a lookup: 1; the live backend: its executor's workers)."""
+        return 1
+
+    def submit(
+        self,
+        arch: ArchLike,
+        dataset: Dataset | str,
+        budget: int | None = None,
+        metrics: Iterable[Metric | str] | None = None,
+        device: str | None = None,
+    ) -> Future:
+        """Start evaluating one architecture; a :class:`concurrent.futures.Future` of :meth:`query`'s answer.
+
+        A lookup answers before this returns (the default); a backend that trains (the live one on a
+        parallel executor) returns at once and trains on a worker, so a caller can keep several
+        evaluations in flight and take whichever finishes first.
+        """
+        future: Future = Future()
+        try:
+            future.set_result(self.query(arch, dataset, budget, metrics, device))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(exc)
+        return future
 
     def stats(
         self, metric: Metric | str, dataset: Dataset | str, budget: int | None = None, device: str | None = None

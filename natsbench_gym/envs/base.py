@@ -25,6 +25,7 @@ import math
 import operator
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -290,6 +291,49 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         if not metrics or codes.size == 0:
             return {m: np.empty(0) for m in metrics}
         return self.benchmark.query_many(self._index_of_code[codes], self.dataset, self.budget, metrics, self.device)
+
+    @property
+    def parallelism(self) -> int:
+        """Evaluations the benchmark runs at once (the live backend's executor workers; a table: 1)."""
+        return self.benchmark.parallelism
+
+    def prefetch(self, archs: Sequence[str | Sequence[int]]) -> None:
+        """Evaluate ``archs`` on the benchmark now, all at once, ahead of their episodes.
+
+        The live backend on a parallel executor trains them concurrently; the episodes that build
+        them later take their metrics from the benchmark's cache. Nothing is counted here:
+        :attr:`num_evaluations`, :attr:`total_train_time` and rewards change only when an episode
+        builds the architecture, so a search that prefetches has the same history as one that
+        does not. A table backend (or a precomputed env) has nothing to do.
+
+        Args:
+            archs: official strings or encodings.
+        """
+        if self._metric_table is not None or not archs:
+            return
+        codes = [self.space.code(self.space.to_encoding(a)) for a in archs]
+        indices = [i for i in dict.fromkeys(self._index_list[c] for c in codes) if i not in self._query_cache]
+        if not indices:
+            return
+        columns = self.benchmark.query_many(np.array(indices, dtype=np.int64), self.dataset, self.budget, self._metrics, self.device)
+        for j, index in enumerate(indices):
+            self._query_cache[index] = {m: float(columns[m][j]) for m in self._metrics}
+
+    def submit(self, arch: str | Sequence[int]) -> Future:
+        """Start evaluating ``arch`` on the benchmark; a future that is done when its metrics are in.
+
+        The asynchronous form of :meth:`prefetch`: on a parallel live backend it returns at once
+        (the architecture trains on a free worker) and an asynchronous search takes whichever
+        future finishes first, then builds that architecture in an episode (a cache hit). Nothing is
+        counted until then. Elsewhere the future is already done.
+        """
+        code = self.space.code(self.space.to_encoding(arch))
+        index = self._index_list[code]
+        if self._metric_table is not None or index in self._query_cache:
+            done: Future = Future()
+            done.set_result(None)
+            return done
+        return self.benchmark.submit(index, self.dataset, self.budget, self._metrics, self.device)
 
     def reset_time(self) -> None:
         """Set :attr:`total_train_time` and :attr:`num_evaluations` back to 0 (NATS-Bench's ``reset_time``)."""

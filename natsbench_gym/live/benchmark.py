@@ -55,6 +55,14 @@ everything is.
 :mod:`natsbench_gym.live.cache`), one committed row per result, so a repeated query costs
 microseconds and an interrupted sweep resumes where it stopped.
 
+**Executors.** ``executor=`` says where trainings run (:mod:`natsbench_gym.live.executor`): in
+this process (the default), in local worker processes (``"process"``) or on Ray (``"ray"``, locally or
+on a cluster). Whatever runs them, this object is the only writer of the cache: it launches one trial
+per architecture at a time (a second request for an architecture in flight waits for the same trial),
+writes each result as it arrives, retries a trial whose worker died, and a driver started again
+finds every result that was written. Trainings are deterministic per architecture, so every
+executor gives the same numbers (:meth:`query_many` and :meth:`submit` train concurrently).
+
 **Weights.** Every network trained is also kept: its weights go to a bounded store beside the cache
 (:mod:`natsbench_gym.live.weights`; ``weights_dir=``, ``max_weights_bytes=``, least recently used
 deleted first), and :meth:`LiveBenchmark.trained_network` gives it back with the data split it was
@@ -65,6 +73,7 @@ training is deterministic under the seed, so it is the same network.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
 import sys
 import threading
@@ -82,7 +91,8 @@ from natsbench_gym.live.cache import SCHEMA_VERSION, ResultStore
 from natsbench_gym.live.config import LiveConfig, LiveConfigError
 from natsbench_gym.live.cost import space_costs
 from natsbench_gym.live.data import LiveData, as_live_data
-from natsbench_gym.live.train import TrainingResult, nats_latency_ms, prepare_split, train_and_evaluate
+from natsbench_gym.live.executor import Executor, TrialError, make_executor
+from natsbench_gym.live.train import TrainingResult, nats_latency_ms, prepare_split, run_trial, train_and_evaluate
 from natsbench_gym.live.weights import DEFAULT_MAX_WEIGHTS_BYTES, TrainedNetwork, WeightStore
 from natsbench_gym.spaces import SearchSpace, make_space
 from natsbench_gym.types import Dataset, Metric, MetricStats, SpaceKind
@@ -143,6 +153,11 @@ class LiveBenchmark(Benchmark):
             (then ``capabilities.keeps_weights`` is ``False``).
         max_weights_bytes: bound on the kept weights (default 256 MiB); the least recently used
             networks are deleted first.
+        executor: where trainings run: ``None``/``"inprocess"`` (here, one at a time), ``"process"``,
+            ``"ray"`` or an :class:`~natsbench_gym.live.executor.Executor` (e.g.
+            ``RayExecutor(workers=4, address="auto", gpus_per_trial=1)``).
+        max_retries: retries of a trial whose worker died, for executors that do not retry
+            themselves (Ray does: ``RayExecutor(max_retries=...)``).
 
     Example:
         >>> from natsbench_gym.live import LiveBenchmark, LiveConfig
@@ -169,6 +184,8 @@ class LiveBenchmark(Benchmark):
         reference_size: int = 8,
         weights_dir: str | Path | None | bool = None,
         max_weights_bytes: int = DEFAULT_MAX_WEIGHTS_BYTES,
+        executor: Executor | str | None = None,
+        max_retries: int = 2,
     ) -> None:
         space_obj = space if isinstance(space, SearchSpace) else make_space(space)
         if isinstance(index_to_code, Benchmark):
@@ -232,6 +249,14 @@ class LiveBenchmark(Benchmark):
         #: Networks trained / latencies measured by this object (cache hits do not count).
         self.trainings_run = 0
         self.latencies_measured = 0
+        self._executor = make_executor(executor)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, (int, np.integer)) or max_retries < 0:
+            raise LiveConfigError(f"max_retries={max_retries!r}; expected a non-negative integer, e.g. 2")
+        self.max_retries = int(max_retries)
+        self._inflight: dict[tuple, cf.Future] = {}
+        self._inflight_lock = threading.Lock()
+        #: Trials retried because their worker died.
+        self.trials_retried = 0
 
     # --- what this backend has -------------------------------------------------------------------
     @property
@@ -297,7 +322,11 @@ class LiveBenchmark(Benchmark):
                 yield item
                 bar.advance(task)
 
-    def _trainings(self, codes: Iterable[int], dataset: Dataset) -> dict[int, TrainingResult]:
+    def _trainings(
+        self, codes: Iterable[int], dataset: Dataset, latency_dataset: Dataset | None = None
+    ) -> dict[int, TrainingResult]:
+        """Training results of ``codes`` (cache first; the missing ones trained, concurrently on a
+        parallel executor, whose trials also measure ``latency_dataset``'s latency when given)."""
         data = self.data(dataset)
         out: dict[int, TrainingResult] = {}
         missing = []
@@ -314,9 +343,15 @@ class LiveBenchmark(Benchmark):
                 out[code] = result
         if missing:
             logger.info(
-                "live: training %d %s architecture(s) on %s (%d epochs)",
+                "live: training %d %s architecture(s) on %s (%d epochs)%s",
                 len(missing), self.space.kind.value, data.name, self.config.epochs,
+                "" if self._executor.synchronous else f" on {self._executor.describe()}",
             )
+        if missing and not self._executor.synchronous:
+            futures = {self._submit_training(code, data, latency_dataset): code for code in missing}
+            for future in self._progress(list(cf.as_completed(futures)), f"training {self.space.kind.value} networks on {data.name}"):
+                out[futures[future]] = future.result()
+            return out
         for code in self._progress(missing, f"training {self.space.kind.value} networks on {data.name}"):
             encoding = self.space.decode(code)
             start = time.perf_counter()
@@ -358,7 +393,7 @@ class LiveBenchmark(Benchmark):
         codes = self._index_to_code[np.asarray(indices, dtype=np.int64)]
         out: dict[Metric, np.ndarray] = {}
         if any(m in _TRAINING_FIELDS for m in metrics):
-            results = self._trainings(codes.tolist(), dataset)
+            results = self._trainings(codes.tolist(), dataset, dataset if Metric.LATENCY in metrics else None)
             for m in metrics:
                 if m in _TRAINING_FIELDS:
                     out[m] = np.array([getattr(results[c], _TRAINING_FIELDS[m]) for c in codes.tolist()], dtype=np.float64)
@@ -375,6 +410,145 @@ class LiveBenchmark(Benchmark):
         ds = self.check_dataset(dataset if dataset is not None else self.datasets[0])
         code = int(self._index_to_code[self.index(arch)])
         return self._trainings([code], ds)[code]
+
+    # --- concurrent trials ---------------------------------------------------------------------------
+    @property
+    def executor(self) -> Executor:
+        """Where this benchmark's trainings run (:mod:`natsbench_gym.live.executor`)."""
+        return self._executor
+
+    @property
+    def parallelism(self) -> int:
+        """Trainings that run at once: the executor's workers."""
+        return self._executor.workers
+
+    def submit(
+        self, arch: ArchLike, dataset: Dataset | str, budget: int | None = None,
+        metrics: Iterable[Metric | str] | None = None, device: str | None = None,
+    ) -> cf.Future:
+        """Start evaluating ``arch``; a future of its metrics (``query``'s answer).
+
+        On a parallel executor this returns at once and the architecture trains on a worker (with
+        its latency); an architecture already in flight is not launched again. The in-process
+        executor evaluates it before returning.
+        """
+        spec = self.resolve(dataset, budget, metrics, device)
+        index = self.index(arch)
+        if self._executor.synchronous:
+            return super().submit(index, spec.dataset, spec.budget, spec.metrics, spec.device)
+        code = int(self._index_to_code[index])
+        data = self.data(spec.dataset)
+        trial = self._submit_training(code, data, spec.dataset if Metric.LATENCY in spec.metrics else None)
+        answer: cf.Future = cf.Future()
+
+        def relay(f: cf.Future) -> None:
+            try:
+                f.result()
+                answer.set_result(self._query_one(index, *spec))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
+                answer.set_exception(exc)
+
+        trial.add_done_callback(relay)
+        return answer
+
+    def _submit_training(self, code: int, data: LiveData, latency_dataset: Dataset | None) -> cf.Future:
+        """The future of ``code``'s training result: the one in flight, a cached one, or a new trial."""
+        key = self._training_key(code, data)
+        with self._inflight_lock:
+            future = self._inflight.get(key)
+            if future is not None:
+                return future
+            result = self._results.get(key)
+            if result is None:
+                record = self._store.get_training(key)
+                if record is not None:
+                    result = self._results[key] = TrainingResult.from_dict(record)
+            future = cf.Future()
+            if result is not None:
+                future.set_result(result)
+                return future
+            self._inflight[key] = future
+        if latency_dataset is not None and self._store.get_latency(self._latency_key(code, latency_dataset)) is not None:
+            latency_dataset = None
+        self._launch(key, code, data, latency_dataset, future, attempt=0)
+        return future
+
+    def _latency_key(self, code: int, dataset: Dataset) -> tuple[str, int, str, int, int]:
+        return (self.space.kind.value, int(code), dataset.value, self._threads(), self.config.latency_runs)
+
+    def _launch(self, key: tuple, code: int, data: LiveData, latency_dataset: Dataset | None, future: cf.Future, attempt: int) -> None:
+        try:
+            trial = self._executor.submit(
+                run_trial, self.space.kind.value, self.space.decode(code), self._executor.share(data), self.config,
+                self._weights is not None, None if latency_dataset is None else latency_dataset.value,
+            )
+        except BaseException as exc:  # noqa: BLE001 - e.g. Ray cannot start: the caller sees it
+            self._settle(key, future, exc=exc)
+            return
+        trial.add_done_callback(lambda t: self._landed(key, code, data, latency_dataset, future, attempt, t))
+
+    def _landed(self, key, code, data, latency_dataset, future: cf.Future, attempt: int, trial: cf.Future) -> None:
+        exc = trial.exception()
+        if exc is not None:
+            if self._executor.is_worker_death(exc) and not self._executor.retries_itself and attempt < self.max_retries:
+                self.trials_retried += 1
+                logger.warning(
+                    "live: the worker training %s died (%s); retrying (%d of %d)",
+                    self.space.format(self.space.decode(code)), exc, attempt + 1, self.max_retries,
+                )
+                self._launch(key, code, data, latency_dataset, future, attempt + 1)
+                return
+            if self._executor.is_worker_death(exc):
+                exc = TrialError(
+                    f"training {self.space.format(self.space.decode(code))} failed: its worker died on every try ({exc}); "
+                    "check the workers' memory and logs, or raise max_retries"
+                )
+            self._settle(key, future, exc=exc)
+            return
+        try:
+            answer = trial.result()
+            result = TrainingResult.from_dict(answer["result"])
+            self._store_trial(key, code, data, result, answer)
+            if answer.get("latency_ms") is not None and latency_dataset is not None:
+                self._store.put_latency(self._latency_key(code, latency_dataset), float(answer["latency_ms"]))
+                self.latencies_measured += 1
+        except BaseException as exc:  # noqa: BLE001 - a result that cannot be stored fails its future
+            self._settle(key, future, exc=exc)
+            return
+        self._settle(key, future, result=result)
+
+    def _settle(self, key: tuple, future: cf.Future, result: TrainingResult | None = None, exc: BaseException | None = None) -> None:
+        with self._inflight_lock:
+            self._inflight.pop(key, None)
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def _store_trial(self, key: tuple, code: int, data: LiveData, result: TrainingResult, answer: dict) -> None:
+        """Write a worker's result (and its network) the moment it arrives: one committed row."""
+        self.trainings_run += 1
+        self._results[key] = result
+        weights = answer.get("weights")
+        if weights is not None and self._weights is not None:
+            self._weights.put_state(
+                key, weights["state_dict"], (weights["mean"], weights["std"]), valid_logits=weights["valid_logits"],
+                torch=torch.__version__,
+            )
+        record = result.to_dict() | {
+            "data_name": data.name, "config": self.config.training_fields(), "torch": torch.__version__,
+            "worker": f"{answer.get('host', '?')}:{answer.get('pid', '?')}",
+        }
+        self._store.put_training(key, self.space.format(self.space.decode(code)), record)
+        logger.info(
+            "live: %s -> valid %.2f%% test %.2f%% (%.1f s on %s)", self.space.format(self.space.decode(code)),
+            result.valid_accuracy, result.test_accuracy, result.train_time, record["worker"],
+        )
+
+    def in_flight(self) -> int:
+        """Trials launched and not answered yet."""
+        with self._inflight_lock:
+            return len(self._inflight)
 
     # --- kept networks -----------------------------------------------------------------------------
     @property
@@ -568,8 +742,20 @@ class LiveBenchmark(Benchmark):
         )
 
     def close(self) -> None:
-        """Close the cache file (results stay available in memory)."""
+        """Close the cache file (results stay available in memory) and stop the executor's workers."""
         self._store.close()
+        self._executor.shutdown()
+
+    def __getstate__(self) -> dict:
+        # a copy (a vector-env worker) has nothing in flight; its executor starts its own workers
+        state = self.__dict__.copy()
+        state["_inflight"] = {}
+        del state["_inflight_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._inflight_lock = threading.Lock()
 
     def __enter__(self) -> LiveBenchmark:
         return self

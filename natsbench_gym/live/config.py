@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from natsbench_gym.errors import NATSBenchGymError
@@ -54,6 +55,11 @@ class LiveConfig:
             machine two OpenMP threads competing with other processes ran 10-100x slower in our
             measurements, while one thread stayed at about a second per topology network.
         latency_runs: timed forward passes per latency measurement (the median is reported).
+        device: where a network trains: ``"cpu"`` (default) or ``"cuda"`` / ``"cuda:N"`` (one GPU
+            per trial; with :class:`~natsbench_gym.live.executor.RayExecutor` ``gpus_per_trial=1``
+            Ray hands each trial its own GPU). A GPU gives slightly different numbers than the CPU,
+            so a non-CPU device is part of :meth:`config_hash` (results are cached apart);
+            latency is always measured on the CPU.
     """
 
     epochs: int = 3
@@ -72,8 +78,13 @@ class LiveConfig:
     max_train_samples: int | None = None
     num_threads: int | None = 1
     latency_runs: int = 7
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise LiveConfigError(
+                f"LiveConfig.device={self.device!r}; expected 'cpu', 'cuda' or 'cuda:N' (e.g. 'cuda:0')"
+            )
         positive = {
             "epochs": self.epochs,
             "channels": self.channels,
@@ -119,7 +130,10 @@ class LiveConfig:
 
     def training_fields(self) -> dict[str, object]:
         """The fields that determine a training run's result, except the seed."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _RUNTIME_FIELDS}
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in _RUNTIME_FIELDS}
+        if fields["device"] == "cpu":  # CPU results keep the hashes they had before devices existed
+            del fields["device"]
+        return fields
 
     def config_hash(self) -> str:
         """Short stable hash of :meth:`training_fields` (a cache key)."""

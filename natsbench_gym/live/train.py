@@ -29,7 +29,7 @@ from natsbench_gym.types import Dataset, SpaceKind
 
 __all__ = [
     "TrainingResult", "train_and_evaluate", "measure_latency", "nats_latency_ms", "torch_runtime", "prepare_split",
-    "input_normalisation", "TRAINING_LOCK",
+    "input_normalisation", "TRAINING_LOCK", "run_trial",
 ]
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def torch_runtime(num_threads: int | None, seed: int | None = None) -> Iterator[
 
 def prepare_split(images: np.ndarray, input_size: int, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
     """Resize to ``input_size`` (bilinear), grey to RGB, normalise per channel."""
-    x = torch.from_numpy(images)
+    x = torch.from_numpy(images if images.flags.writeable else images.copy())  # Ray's shared arrays are read-only
     if x.shape[-2:] != (input_size, input_size):
         x = F.interpolate(x, size=(input_size, input_size), mode="bilinear", align_corners=False)
     x = (x - torch.from_numpy(mean)[None, :, None, None]) / torch.from_numpy(std)[None, :, None, None]
@@ -128,8 +128,8 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: i
     model.eval()
     with torch.inference_mode():
         pred = torch.cat([model(x[i : i + batch]).argmax(1) for i in range(0, x.shape[0], batch)])
-    correct = (pred == y).numpy()
-    labels = y.numpy()
+    correct = (pred == y).cpu().numpy()
+    labels = y.cpu().numpy()
     counts = np.bincount(labels, minlength=num_classes)
     hits = np.bincount(labels, weights=correct, minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -155,10 +155,11 @@ def train_and_evaluate(
     mean, std = input_normalisation(data, config)
     if config.max_train_samples is not None:
         data = data.subsample_train(config.max_train_samples, config.split_seed)
+    device = torch.device(getattr(config, "device", "cpu"))
     with TRAINING_LOCK, torch_runtime(config.num_threads, config.seed):
-        xs = {s: prepare_split(data.split(s)[0], config.input_size, mean, std) for s in ("train", "valid", "test")}
-        ys = {s: torch.from_numpy(data.split(s)[1]) for s in ("train", "valid", "test")}
-        model = build_network(space, encoding, data.num_classes, config.channels, config.cells_per_stage)
+        xs = {s: prepare_split(data.split(s)[0], config.input_size, mean, std).to(device) for s in ("train", "valid", "test")}
+        ys = {s: torch.from_numpy(data.split(s)[1].copy()).to(device) for s in ("train", "valid", "test")}
+        model = build_network(space, encoding, data.num_classes, config.channels, config.cells_per_stage).to(device)
         optimizer = torch.optim.SGD(
             model.parameters(), lr=config.lr, momentum=config.momentum,
             weight_decay=config.weight_decay, nesterov=config.nesterov and config.momentum > 0,
@@ -174,7 +175,7 @@ def train_and_evaluate(
             order = torch.randperm(n, generator=generator)
             loss_sum, loss_count = 0.0, 0
             for i in range(0, n, config.batch_size):
-                idx = order[i : i + config.batch_size]
+                idx = order[i : i + config.batch_size].to(device)
                 if idx.numel() < 2 and n > 1:  # batch norm cannot train on a batch of one image
                     continue
                 logits = model(xs["train"][idx])
@@ -190,11 +191,54 @@ def train_and_evaluate(
         valid_acc, per_valid = _evaluate(model, xs["valid"], ys["valid"], data.num_classes)
         test_acc, per_test = _evaluate(model, xs["test"], ys["test"], data.num_classes)
         if keep is not None:
-            keep(model, (mean, std))
+            keep(model.cpu(), (mean, std))
     return TrainingResult(
         train_acc, valid_acc, test_acc, train_time, per_valid, per_test,
         loss_sum / max(loss_count, 1), config.epochs,
     )
+
+
+def run_trial(
+    space: SpaceKind | str,
+    encoding: Sequence[int],
+    data: LiveData,
+    config: LiveConfig,
+    keep_weights: bool = True,
+    latency_dataset: Dataset | str | None = None,
+) -> dict[str, object]:
+    """One trial on an executor's worker: train ``encoding``, keep what the driver stores.
+
+    The driver (:class:`~natsbench_gym.live.benchmark.LiveBenchmark`) writes the cache; a worker
+    only computes, so a worker that dies leaves nothing half-written.
+
+    Returns:
+        ``{"result": TrainingResult.to_dict(), "weights": {"state_dict", "mean", "std",
+        "valid_logits"} or None, "latency_ms": float or None, "pid": int, "host": str}``; the
+        latency of the full-size network for ``latency_dataset`` when one is given.
+    """
+    import os
+    import socket
+
+    kept: dict[str, object] = {}
+
+    def keep(model: nn.Module, normalisation: tuple[np.ndarray, np.ndarray]) -> None:
+        x = prepare_split(data.valid_x, config.input_size, *normalisation)
+        with torch.inference_mode():
+            logits = model.eval()(x).numpy()
+        kept.update(
+            state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            mean=np.asarray(normalisation[0], dtype=np.float32), std=np.asarray(normalisation[1], dtype=np.float32),
+            valid_logits=logits,
+        )
+
+    result = train_and_evaluate(space, encoding, data, config, keep=keep if keep_weights else None)
+    latency = None
+    if latency_dataset is not None:
+        latency = nats_latency_ms(space, encoding, latency_dataset, config.latency_runs, config.num_threads)
+    return {
+        "result": result.to_dict(), "weights": kept or None, "latency_ms": latency,
+        "pid": os.getpid(), "host": socket.gethostname(),
+    }
 
 
 def measure_latency(model: nn.Module, input_size: int, runs: int = 7, warmup: int = 2) -> float:

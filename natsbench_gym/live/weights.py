@@ -124,13 +124,20 @@ class WeightStore:
     ) -> bool:
         """Keep ``model``'s weights, input normalisation and (optionally) its validation logits
         under ``key``; ``False`` if it exceeds the bound."""
+        return self.put_state(key, model.state_dict(), normalisation, valid_logits, **meta)
+
+    def put_state(
+        self, key: TrainingKey, state_dict: dict[str, torch.Tensor], normalisation: tuple[np.ndarray, np.ndarray],
+        valid_logits: np.ndarray | None = None, **meta: Any,
+    ) -> bool:
+        """:meth:`put` for a network's ``state_dict`` (what an executor's worker sends back)."""
         payload = {
             "format": WEIGHTS_FORMAT,
             "key": list(key),
-            "state_dict": {k: v.detach().clone().cpu() for k, v in model.state_dict().items()},
-            "mean": torch.as_tensor(np.asarray(normalisation[0], dtype=np.float32)),
-            "std": torch.as_tensor(np.asarray(normalisation[1], dtype=np.float32)),
-            **({} if valid_logits is None else {"valid_logits": torch.as_tensor(np.asarray(valid_logits, dtype=np.float32))}),
+            "state_dict": {k: v.detach().clone().cpu() for k, v in state_dict.items()},
+            "mean": torch.as_tensor(np.array(normalisation[0], dtype=np.float32)),  # copies: a worker's arrays may be read-only
+            "std": torch.as_tensor(np.array(normalisation[1], dtype=np.float32)),
+            **({} if valid_logits is None else {"valid_logits": torch.as_tensor(np.array(valid_logits, dtype=np.float32))}),
             # plain types only (torch.__version__ is a str subclass that weights_only loading refuses)
             "meta": {k: str(v) if isinstance(v, str) else v for k, v in meta.items() if isinstance(v, (str, int, float, bool))},
         }
