@@ -90,3 +90,35 @@ def test_a_table_env_runs_one_evaluation_at_a_time_and_submits_done_futures(make
     assert future.done()
     env.unwrapped.prefetch([(0, 1, 2, 3, 0, 1)])  # a precomputed env has nothing to do
     assert env.unwrapped.num_evaluations == 0
+
+
+def test_a_prefetching_vector_env_steps_as_a_sync_vector_env_and_prefetches_finished_architectures(tiny_topology):
+    from natsbench_gym.envs.vector import make_vector_env
+
+    plain = gym.vector.SyncVectorEnv([lambda: gym.make("NATSBench-Topology-v0", benchmark=tiny_topology)] * 3)
+    envs = make_vector_env("NATSBench-Topology-v0", 3, benchmark=tiny_topology)
+    asked: list = []
+    envs.env.envs[0].unwrapped.prefetch = asked.append
+    obs_a, _ = plain.reset(seed=0)
+    obs_b, _ = envs.reset(seed=0)
+    actions = [[0, 1, 2], [3, 0, 1], [1, 1, 1], [2, 3, 0], [4, 4, 4], [0, 2, 3]]
+    for step, action in enumerate(actions):
+        a, b = plain.step(action), envs.step(action)
+        assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
+        assert asked == ([] if step < 5 else [[(0, 3, 1, 2, 4, 0), (1, 0, 1, 3, 4, 2), (2, 1, 1, 0, 4, 3)]])
+    with pytest.raises(natsbench_gym.errors.InvalidConfigError, match=r"num_envs=0; expected a positive integer"):
+        make_vector_env("NATSBench-Topology-v0", 0)
+
+
+def test_ppo_with_episodes_side_by_side_is_reproducible_and_keeps_the_budget(make_env):
+    pytest.importorskip("stable_baselines3")
+    from agents.sb3 import SB3Agent
+
+    first = SB3Agent("ppo", seed=0, episodes_per_update=4, n_envs=2).search(make_env(), budget=13)
+    again = SB3Agent("ppo", seed=0, episodes_per_update=4, n_envs=2).search(make_env(), budget=13)
+    assert len(first.history) == 13
+    assert history(first) == history(again)
+    with pytest.raises(AgentConfigError, match=r"n_envs must be a positive integer, got 0"):
+        SB3Agent("ppo", n_envs=0)
+    with pytest.raises(AgentConfigError, match=r"n_envs=2 with a train_time budget"):
+        SB3Agent("ppo", seed=0, n_envs=2).search(make_env(), budget=SearchBudget(evaluations=None, train_time=1e4))

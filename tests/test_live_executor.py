@@ -222,9 +222,14 @@ def search_history(agent, executor, cache) -> list[tuple]:
 
 @pytest.mark.slow
 def test_synchronous_batched_searches_give_the_same_history_on_every_executor(ray_executor, tmp_path):
+    from agents.monas import MONAS
+    from agents.sb3 import SB3Agent
+
     agents = {
         "random": lambda: ParallelRandomSearch(seed=0, batch_size=2),
         "re": lambda: AsyncRegularizedEvolution(4, 2, seed=0, workers=2, asynchronous=False),
+        "monas": lambda: MONAS(seed=0, episodes_per_update=2),
+        "ppo": lambda: SB3Agent("ppo", seed=0, episodes_per_update=2, n_envs=2),
     }
     with ProcessExecutor(2) as local:
         for name, agent in agents.items():

@@ -19,13 +19,14 @@ Every finished episode becomes an :class:`~agents.base.Evaluation` through the o
 from __future__ import annotations
 
 from agents.base import evaluation_from_info
-from agents.sb3.agent import RecordEvaluations, SB3Agent
+from agents.sb3.agent import PrefetchingVecEnv, RecordEvaluations, SB3Agent
 from agents.sb3.callback import NASCallback
 from agents.sb3.factory import ALGORITHMS, default_hyperparameters, make_sb3_agent, sample_architectures
 
 __all__ = [
     "ALGORITHMS",
     "NASCallback",
+    "PrefetchingVecEnv",
     "RecordEvaluations",
     "SB3Agent",
     "default_hyperparameters",

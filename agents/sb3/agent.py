@@ -17,6 +17,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 
 from agents.base import SearchAgent
 from agents.errors import AgentConfigError, UnknownSettingError
@@ -24,7 +25,7 @@ from agents.personalization import Personalization, PersonalizedSearch
 from agents.sb3.factory import ALGORITHMS, _check_algo, make_sb3_agent
 from agents.shaping import RankShaping, check_reward_shaping
 
-__all__ = ["SB3Agent", "RecordEvaluations"]
+__all__ = ["SB3Agent", "RecordEvaluations", "PrefetchingVecEnv"]
 
 
 class RecordEvaluations(gym.Wrapper):
@@ -41,11 +42,38 @@ class RecordEvaluations(gym.Wrapper):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if terminated and "arch" in info:
+        # exhausted: a side-by-side episode (n_envs > 1) finished on the step that spent the budget
+        if terminated and "arch" in info and not self.agent.exhausted:
             self.agent.record(float(reward), info)
             if self.shaping is not None:
                 reward = self.shaping(self.agent.history[-1].index, float(reward))
         return obs, reward, terminated, truncated, info
+
+
+class PrefetchingVecEnv(VecEnvWrapper):
+    """An SB3 ``DummyVecEnv`` of NATS-Bench envs whose sub-envs' finished architectures are evaluated
+    together: before the step that completes them they go to ``prefetch`` (the agent's
+    :meth:`~agents.base.SearchAgent.prefetch`, which the live backend trains concurrently on its
+    executor); the sub-envs then step one after another as usual, reading the cache. The SB3
+    counterpart of :class:`natsbench_gym.envs.vector.PrefetchingVectorEnv`."""
+
+    def __init__(self, venv: DummyVecEnv, prefetch: Callable[[list[tuple[int, ...]]], None]) -> None:
+        super().__init__(venv)
+        self._prefetch = prefetch
+
+    def step_async(self, actions) -> None:
+        from natsbench_gym.envs.vector import finishing_architectures
+
+        finals = finishing_architectures(self.venv.envs, actions)
+        if finals:
+            self._prefetch(finals)
+        self.venv.step_async(actions)
+
+    def step_wait(self):
+        return self.venv.step_wait()
+
+    def reset(self):
+        return self.venv.reset()
 
 
 #: SB3 constructor arguments the agent sets itself.
@@ -75,6 +103,11 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
         reward_shaping: ``"none"`` (the learner gets the env's reward) or ``"rank"`` (its quantile among
             the distinct architectures evaluated so far, :class:`~agents.shaping.RankShaping`; the
             history keeps the env's reward).
+        n_envs: episodes run side by side (an SB3 ``DummyVecEnv`` of copies of the env, made from its
+            spec and sharing its benchmark): their architectures are evaluated together
+            (:class:`PrefetchingVecEnv`), so the live backend on a parallel executor trains them
+            concurrently. ``episodes_per_update`` is split over them. Needs an env made with
+            ``gym.make`` and a budget in evaluations.
         **hyperparameters: any SB3 constructor argument of ``algo`` (overrides the factory's defaults),
             but ``policy``, ``env`` and ``seed``, which the agent sets.
 
@@ -93,9 +126,12 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
         episodes_per_update: int = 10,
         personalization: Personalization | None = None,
         reward_shaping: str = "none",
+        n_envs: int = 1,
         **hyperparameters: Any,
     ) -> None:
         check_reward_shaping(reward_shaping)
+        if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
+            raise AgentConfigError(f"n_envs must be a positive integer, got {n_envs!r}; e.g. the executor's workers")
         key = _check_algo(algo)
         own = [name for name in inspect.signature(type(self)).parameters if name != "hyperparameters"]
         sb3 = [name for name in inspect.signature(ALGORITHMS[key]).parameters if name not in _SET_BY_THE_AGENT]
@@ -113,6 +149,7 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
         self.episodes_per_update = int(episodes_per_update)
         self.personalization = personalization
         self.hyperparameters = hyperparameters
+        self.n_envs = n_envs
         self.model = None
 
     def _search(self) -> None:
@@ -131,14 +168,37 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
         d = self.env.unwrapped.num_decisions
         kwargs: dict[str, Any] = {}
         if self.algo.lower().replace("-", "_") != "a2c":
-            n_steps = self.episodes_per_update * d
-            kwargs = {"n_steps": n_steps, "batch_size": max(d, n_steps // 2)}
+            n_steps = max(1, self.episodes_per_update // self.n_envs) * d
+            kwargs = {"n_steps": n_steps, "batch_size": max(d, n_steps * self.n_envs // 2)}
         kwargs.update(self.hyperparameters)
         sb3_seed = int(self.rng.integers(2**31))
         shaping = RankShaping() if self.reward_shaping == "rank" else None
-        self.model = make_sb3_agent(self.algo, RecordEvaluations(self.env, self, shaping), seed=sb3_seed, **kwargs)
+        env = RecordEvaluations(self.env, self, shaping)
+        if self.n_envs > 1:
+            env = self._vector_env(env, shaping)
+        self.model = make_sb3_agent(self.algo, env, seed=sb3_seed, **kwargs)
         if self._budget.evaluations is not None and self._budget.count_repeats:
             steps = (self._budget.evaluations - len(self.history)) * d
         else:
             steps = 10**12  # a time budget, or free repeats: the callback stops learning
         self.model.learn(total_timesteps=steps, callback=_StopWhenExhausted(self))
+
+    def _vector_env(self, first: gym.Env, shaping) -> PrefetchingVecEnv:
+        """``n_envs`` episodes side by side: the search's env first, then copies made from its spec."""
+        spec = self.env.spec
+        if spec is None:
+            raise AgentConfigError(
+                f"n_envs={self.n_envs} copies the env from its spec, and this env has none; make it with gym.make(...)"
+            )
+        if self._budget.train_time is not None:
+            raise AgentConfigError(
+                f"n_envs={self.n_envs} with a train_time budget: each copy counts its own simulated time; "
+                "give the budget in evaluations (SearchBudget(evaluations=...)) or use n_envs=1"
+            )
+
+        def copy() -> gym.Env:
+            env = gym.make(spec.id, **spec.kwargs)  # a benchmark object in the kwargs is shared, not copied
+            env.unwrapped.set_reward_model(self.env.unwrapped.reward_model)  # a learned reward included
+            return RecordEvaluations(env, self, shaping)
+
+        return PrefetchingVecEnv(DummyVecEnv([lambda: first] + [copy] * (self.n_envs - 1)), self.prefetch)
