@@ -159,6 +159,31 @@ def test_a_trial_whose_worker_died_is_retried_then_fails_with_a_typed_error(tmp_
     assert cache_rows(tmp_path / "c.sqlite") == [bench._index_to_code[ARCHS[0]]]
 
 
+def test_two_drivers_on_one_cache_do_not_train_an_architecture_twice_at_once(tmp_path):
+    cache = tmp_path / "shared.sqlite"
+    first, second = ManualExecutor(), ManualExecutor()
+    a = LiveBenchmark("topology", TINY, cache_path=cache, executor=first, reference_size=0)
+    b = LiveBenchmark("topology", TINY, cache_path=cache, executor=second, reference_size=0)
+    b._claim_poll_s = 0.02
+    mine = a.submit(ARCHS[0], "cifar10")
+    theirs = b.submit(ARCHS[0], "cifar10")  # claimed by a: b waits instead of training it
+    assert len(first.calls) == 1 and second.calls == [] and b.waited_for_other_drivers == 1
+    first.run_all()
+    assert theirs.result(timeout=30)[Metric.VALID_ACCURACY] == mine.result()[Metric.VALID_ACCURACY]
+    assert b.trainings_run == 0 and cache_rows(cache) == [a._index_to_code[ARCHS[0]]]
+    # a driver that died leaves a claim behind: it expires, and the architecture is trained after all
+    key = b._training_key(int(b._index_to_code[ARCHS[1]]), b.data("cifar10"))
+    assert b._store.claim(key, "dead-driver", ttl=0.1)
+    late = b.submit(ARCHS[1], "cifar10")
+    deadline = time.monotonic() + 30
+    while not second.calls and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second.run_all()
+    assert late.result(timeout=30)[Metric.VALID_ACCURACY] > 0 and b.trainings_run == 1
+    with pytest.raises(LiveConfigError, match=r"claim_ttl=0; expected a positive number of seconds"):
+        LiveBenchmark("topology", TINY, cache_path=False, claim_ttl=0)
+
+
 def test_results_do_not_depend_on_the_executor_in_a_worker_process(tmp_path):
     serial = LiveBenchmark("topology", TINY, cache_path=False, reference_size=0)
     with ProcessExecutor(2) as executor:

@@ -60,7 +60,10 @@ this process (the default), in local worker processes (``"process"``) or on Ray 
 on a cluster). Whatever runs them, this object is the only writer of the cache: it launches one trial
 per architecture at a time (a second request for an architecture in flight waits for the same trial),
 writes each result as it arrives, retries a trial whose worker died, and a driver started again
-finds every result that was written. Trainings are deterministic per architecture, so every
+finds every result that was written. Drivers sharing a cache file claim each architecture in it
+before training (:meth:`ResultStore.claim <natsbench_gym.live.cache.ResultStore.claim>`, renewed
+while the trial runs), so a second driver waits for the first one's result instead of training the
+same architecture at the same time; a dead driver's claims expire after ``claim_ttl`` seconds. Trainings are deterministic per architecture, so every
 executor gives the same numbers (:meth:`query_many` and :meth:`submit` train concurrently).
 
 **Weights.** Every network trained is also kept: its weights go to a bounded store beside the cache
@@ -75,9 +78,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import os
+import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -158,6 +164,9 @@ class LiveBenchmark(Benchmark):
             ``RayExecutor(workers=4, address="auto", gpus_per_trial=1)``).
         max_retries: retries of a trial whose worker died, for executors that do not retry
             themselves (Ray does: ``RayExecutor(max_retries=...)``).
+        claim_ttl: seconds a claim on an architecture in the cache file lasts without renewal (it is
+            renewed every ``claim_ttl / 3`` seconds while trials run); after a driver dies, others
+            wait that long before training what it had claimed.
 
     Example:
         >>> from natsbench_gym.live import LiveBenchmark, LiveConfig
@@ -186,6 +195,7 @@ class LiveBenchmark(Benchmark):
         max_weights_bytes: int = DEFAULT_MAX_WEIGHTS_BYTES,
         executor: Executor | str | None = None,
         max_retries: int = 2,
+        claim_ttl: float = 60.0,
     ) -> None:
         space_obj = space if isinstance(space, SearchSpace) else make_space(space)
         if isinstance(index_to_code, Benchmark):
@@ -257,6 +267,15 @@ class LiveBenchmark(Benchmark):
         self._inflight_lock = threading.Lock()
         #: Trials retried because their worker died.
         self.trials_retried = 0
+        if isinstance(claim_ttl, bool) or not isinstance(claim_ttl, (int, float)) or not claim_ttl > 0:
+            raise LiveConfigError(f"claim_ttl={claim_ttl!r}; expected a positive number of seconds, e.g. 60")
+        self.claim_ttl = float(claim_ttl)
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._claim_poll_s = 0.5
+        self._heartbeat: threading.Thread | None = None
+        self._closed = threading.Event()
+        #: Architectures this driver waited for because another driver had claimed them.
+        self.waited_for_other_drivers = 0
 
     # --- what this backend has -------------------------------------------------------------------
     @property
@@ -470,8 +489,45 @@ class LiveBenchmark(Benchmark):
             self._inflight[key] = future
         if latency_dataset is not None and self._store.get_latency(self._latency_key(code, latency_dataset)) is not None:
             latency_dataset = None
-        self._launch(key, code, data, latency_dataset, future, attempt=0)
+        self._start_heartbeat()
+        if self._store.claim(key, self._owner, self.claim_ttl):
+            self._launch(key, code, data, latency_dataset, future, attempt=0)
+        else:
+            self.waited_for_other_drivers += 1
+            logger.info("live: %s is being trained by another driver of %s; waiting for its result",
+                        self.space.format(self.space.decode(code)), self._store.path)
+            threading.Thread(
+                target=self._await_other_driver, args=(key, code, data, latency_dataset, future), daemon=True,
+                name="natsbench-gym-await-claim",
+            ).start()
         return future
+
+    def _await_other_driver(self, key, code: int, data: LiveData, latency_dataset, future: cf.Future) -> None:
+        """Wait until the driver holding ``key``'s claim writes its result, or its claim expires."""
+        while not self._closed.is_set():
+            record = self._store.get_training(key)
+            if record is not None:
+                result = self._results[key] = TrainingResult.from_dict(record)
+                self._settle(key, future, result=result, release=False)
+                return
+            if self._store.claim(key, self._owner, self.claim_ttl):
+                self._launch(key, code, data, latency_dataset, future, attempt=0)
+                return
+            time.sleep(self._claim_poll_s)
+        self._settle(key, future, exc=TrialError("the LiveBenchmark was closed while waiting for another driver's result"))
+
+    def _start_heartbeat(self) -> None:
+        """Renew this driver's claims every ``claim_ttl / 3`` seconds while trials are in flight."""
+        if self._heartbeat is not None or not self._store.persistent:
+            return
+
+        def beat() -> None:
+            while not self._closed.wait(self.claim_ttl / 3):
+                if self.in_flight():
+                    self._store.renew_claims(self._owner, self.claim_ttl)
+
+        self._heartbeat = threading.Thread(target=beat, daemon=True, name="natsbench-gym-claims")
+        self._heartbeat.start()
 
     def _latency_key(self, code: int, dataset: Dataset) -> tuple[str, int, str, int, int]:
         return (self.space.kind.value, int(code), dataset.value, self._threads(), self.config.latency_runs)
@@ -488,6 +544,10 @@ class LiveBenchmark(Benchmark):
         trial.add_done_callback(lambda t: self._landed(key, code, data, latency_dataset, future, attempt, t))
 
     def _landed(self, key, code, data, latency_dataset, future: cf.Future, attempt: int, trial: cf.Future) -> None:
+        if trial.cancelled():
+            self._settle(key, future, exc=TrialError(
+                f"training {self.space.format(self.space.decode(code))} was cancelled: the executor was shut down"))
+            return
         exc = trial.exception()
         if exc is not None:
             if self._executor.is_worker_death(exc) and not self._executor.retries_itself and attempt < self.max_retries:
@@ -517,7 +577,12 @@ class LiveBenchmark(Benchmark):
             return
         self._settle(key, future, result=result)
 
-    def _settle(self, key: tuple, future: cf.Future, result: TrainingResult | None = None, exc: BaseException | None = None) -> None:
+    def _settle(
+        self, key: tuple, future: cf.Future, result: TrainingResult | None = None, exc: BaseException | None = None,
+        release: bool = True,
+    ) -> None:
+        if release:
+            self._store.release(key, self._owner)
         with self._inflight_lock:
             self._inflight.pop(key, None)
         if exc is not None:
@@ -743,19 +808,24 @@ class LiveBenchmark(Benchmark):
 
     def close(self) -> None:
         """Close the cache file (results stay available in memory) and stop the executor's workers."""
-        self._store.close()
+        self._closed.set()
         self._executor.shutdown()
+        self._store.close()
 
     def __getstate__(self) -> dict:
         # a copy (a vector-env worker) has nothing in flight; its executor starts its own workers
         state = self.__dict__.copy()
         state["_inflight"] = {}
-        del state["_inflight_lock"]
+        for name in ("_inflight_lock", "_heartbeat", "_closed"):
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._inflight_lock = threading.Lock()
+        self._heartbeat = None
+        self._closed = threading.Event()
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # a copy is another driver
 
     def __enter__(self) -> LiveBenchmark:
         return self

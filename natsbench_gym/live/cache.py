@@ -18,6 +18,11 @@ something else) is checked for when it is opened (``PRAGMA quick_check``), moved
 ``<name>.corrupt`` and replaced by a fresh one, with a warning. If no file can be opened at all,
 results stay in memory and a warning says why.
 
+**Claims.** A driver that trains on a parallel executor first *claims* each architecture in the
+``claims`` table (owner, expiry; renewed while its trial runs): another driver sharing the file sees
+the claim and waits for the result instead of training the architecture a second time. A claim
+whose owner died expires, and the architecture is claimed and trained again.
+
 One store may be used from several threads (the preference page asks for kept networks while a
 search queries): the connection is shared under a lock.
 """
@@ -54,6 +59,11 @@ CREATE TABLE IF NOT EXISTS latencies (
     PRIMARY KEY (space, arch_code, dataset, threads, runs)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
+    space TEXT NOT NULL, arch_code INTEGER NOT NULL, data_id TEXT NOT NULL, config_hash TEXT NOT NULL,
+    seed INTEGER NOT NULL, owner TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (space, arch_code, data_id, config_hash, seed)
+);
 """
 
 TrainingKey = tuple[str, int, str, str, int]  # space, arch_code, data_id, config_hash, seed
@@ -200,6 +210,48 @@ class ResultStore:
             for code, value in rows:
                 values.setdefault(int(code), float(value))
         return np.array(list(values.values()), dtype=np.float64)
+
+    # --- claims -------------------------------------------------------------------------------------
+    def claim(self, key: TrainingKey, owner: str, ttl: float) -> bool:
+        """Claim ``key`` for ``owner`` for ``ttl`` seconds; ``False`` while another owner's claim is
+        unexpired. Always ``True`` for a store in memory (nobody else can see it)."""
+        if self._conn is None:
+            return True
+        now = time.time()
+        for attempt in range(5):
+            try:
+                with self._lock:
+                    self._conn.execute("BEGIN IMMEDIATE")  # check and set under the file's write lock
+                    try:
+                        row = self._conn.execute(
+                            "SELECT owner, expires FROM claims WHERE space=? AND arch_code=? AND data_id=? AND config_hash=? AND seed=?",
+                            key,
+                        ).fetchone()
+                        mine = row is None or row[0] == owner or row[1] < now
+                        if mine:
+                            self._conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?)", (*key, owner, now + ttl))
+                        self._conn.execute("COMMIT")
+                    except BaseException:
+                        self._conn.execute("ROLLBACK")
+                        raise
+                return mine
+            except sqlite3.OperationalError as exc:
+                if attempt == 4:
+                    logger.warning("could not claim %s in live result cache %s (%s); training it anyway", key, self.path, exc)
+                    return True
+                time.sleep(0.2 * (attempt + 1))
+        return True
+
+    def renew_claims(self, owner: str, ttl: float) -> None:
+        """Push the expiry of every claim of ``owner`` to ``ttl`` seconds from now."""
+        self._write("UPDATE claims SET expires=? WHERE owner=?", (time.time() + ttl, owner))
+
+    def release(self, key: TrainingKey, owner: str) -> None:
+        """Drop ``owner``'s claim of ``key`` (its result is written, or its trial failed)."""
+        self._write(
+            "DELETE FROM claims WHERE space=? AND arch_code=? AND data_id=? AND config_hash=? AND seed=? AND owner=?",
+            (*key, owner),
+        )
 
     # --- latencies ---------------------------------------------------------------------------------
     def get_latency(self, key: LatencyKey) -> float | None:

@@ -238,6 +238,9 @@ class ProcessExecutor(Executor):
         outer: cf.Future = cf.Future()
 
         def relay(f: cf.Future) -> None:
+            if f.cancelled():  # the pool was shut down before the trial started
+                outer.cancel()
+                return
             exc = f.exception()
             if isinstance(exc, cf.process.BrokenProcessPool):
                 outer.set_exception(WorkerDiedError(f"a local worker process died while running a trial ({exc})"))
