@@ -419,6 +419,7 @@ class SearchAgent(ABC):
             self._search()
         except BudgetExhausted:
             pass
+        self._finish()
         result = SearchResult(self.history, self.name, self._result_info(), self._result_scores())
         callback.on_search_end(result)
         return result
@@ -426,6 +427,10 @@ class SearchAgent(ABC):
     @abstractmethod
     def _search(self) -> None:
         """Propose architectures through :meth:`evaluate` until it raises :class:`BudgetExhausted`."""
+
+    def _finish(self) -> None:
+        """Called once after :meth:`_search` has stopped (budget spent or stopped), before the result is
+        built: nothing can be evaluated any more (a personalized search asks its final round here)."""
 
     def _result_info(self) -> dict[str, Any]:
         return {}

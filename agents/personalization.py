@@ -1,26 +1,42 @@
-"""Personalization for any search agent: learn the search metric from judged pairs (the paper's Fig. 1).
+"""Personalization for any search agent: learn the search metric from judged pairs, in rounds.
 
-:class:`Personalization` says who judges and how much: ``num_comparisons`` pairs (the paper: 10)
-drawn among ``num_architectures`` evaluated architectures (the paper: 5) by a pair selector (Alg. 2,
-random pairs by default), judged by a ``judge`` (a synthetic user of a fixed metric, or a person
-through the preference interface), and a ranking model fitted on the judgements (RankNet, Alg. 3).
-The fitted model becomes the env's reward model (``env.unwrapped.set_reward_model``), so from then on
-every evaluation is rewarded by the learned metric *through the env*.
+:class:`Personalization` says who judges and how much: ``num_comparisons`` judgments in all, asked
+by a :class:`RoundSchedule`, judged by a ``judge`` (a synthetic user, or a person through
+``preference_ui.SearchJudge``), with a ranking model (RankNet with its metric-family prior by
+default) refitted after every round. The fitted model becomes the env's reward model
+(``env.unwrapped.set_reward_model``), so every later evaluation is rewarded by the learned metric
+*through the env*.
 
-:class:`PersonalizedSearch` is the mixin that gives an agent this ability. Evolution judges members
-of its initial population (Alg. 1); the other agents first evaluate ``num_architectures`` random
-architectures (:meth:`PersonalizedSearch._warm_start`). Either way those evaluations count in the
-budget, and the evaluations made before the metric was learned are re-scored under it from the
-metrics already in the history (the model's ``score_many`` in the env's scoring context; nothing is
-evaluated twice). The result's ``scores`` and ``best`` are then under the learned metric, and its
-``info`` holds the ``learned_metric`` and the ``comparisons``.
+Two schedules:
+
+* ``"interactive"`` (the default; the paper's outlook, "multiple rounds of collecting user
+  preferences and learning the ranking function"): a first round on the first architectures the
+  search evaluates (evolution's initial population), rounds *during* the search on its current best
+  candidates under the model, and a final round after the budget among the best few of the whole
+  history. Pairs are chosen by :class:`~reward_models.selection.EUBOPairSelector` (expected utility of
+  the better option under the model's posterior draws; the first round uses the family's prior
+  draws), so the judge is asked about the architectures that decide the recommendation. After each
+  round the model is refitted and the history re-scored; the search goes on under the new model.
+* ``"one-shot"``: the paper's protocol (Alg. 1): one round of ``num_comparisons`` random pairs
+  (Alg. 2) among the first ``num_architectures`` architectures, then the search under that model.
+
+:class:`PersonalizedSearch` is the mixin that gives an agent this ability. Evolution's first round
+judges its initial population (Alg. 1); the other agents first evaluate ``num_architectures`` random
+architectures (:meth:`PersonalizedSearch._warm_start`). The later rounds run from
+:meth:`~agents.base.SearchAgent.record` when the search's budget progress passes their point, and the
+final round from :meth:`~agents.base.SearchAgent._finish`, so every agent that evaluates through the
+shared interface (RE, random search, MONAS, the SB3 agents) runs the same loop. Nothing is evaluated
+twice: re-scoring uses the metrics already in the history. The result's ``scores`` and ``best`` are
+under the final model (the recommendation); its ``info`` holds the ``learned_metric``, the
+``comparisons``, the ``rounds`` and the model's ``confidence`` in its recommendation.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,12 +44,100 @@ import numpy as np
 from agents.base import BudgetExhausted, Evaluation, SearchBudget, SearchCallback, SearchResult
 from agents.errors import AgentConfigError
 from agents.proposals import sample_architecture
+from natsbench_gym.errors import UnknownNameError
 from natsbench_gym.types import Metric
 from reward_models.human_preference import Judge
 
-__all__ = ["Personalization", "PersonalizedSearch", "metrics_of"]
+__all__ = [
+    "RoundSchedule",
+    "SCHEDULES",
+    "Personalization",
+    "PersonalizedSearch",
+    "metrics_of",
+    "choose_pairs",
+    "fit_model",
+    "fit_learned_metric",
+]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RoundSchedule:
+    """When a personalized search asks its judge, and how many of its judgments each time.
+
+    Args:
+        at: the budget progress of each round, non-decreasing in [0, 1]: ``0`` is the first round,
+            on the first architectures the search evaluates; ``0 < at < 1`` a round during the
+            search, once that share of the budget (evaluations or simulated time) is spent; ``1`` a
+            final round after the budget, among the best of the whole history.
+        shares: the share of ``num_comparisons`` each round asks (normalised to sum 1).
+        name: shown in results and logs.
+
+    Example:
+        >>> RoundSchedule.interactive().allocate(10)
+        [3, 2, 2, 3]
+        >>> RoundSchedule.one_shot().allocate(10)
+        [10]
+    """
+
+    at: tuple[float, ...]
+    shares: tuple[float, ...]
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        at, shares = tuple(float(a) for a in self.at), tuple(float(s) for s in self.shares)
+        if not at or len(at) != len(shares):
+            raise AgentConfigError(f"a RoundSchedule needs one share per round, got at={self.at!r} and shares={self.shares!r}")
+        if at[0] != 0.0 or any(not 0.0 <= a <= 1.0 for a in at) or any(b < a for a, b in zip(at, at[1:], strict=False)):
+            raise AgentConfigError(
+                f"round points at={self.at!r} must start at 0 (the first round, on the first architectures) and be "
+                "non-decreasing in [0, 1] (1: a final round after the budget)"
+            )
+        if any(not s > 0 for s in shares):
+            raise AgentConfigError(f"every round's share must be > 0, got shares={self.shares!r}")
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "shares", shares)
+
+    @classmethod
+    def interactive(cls) -> RoundSchedule:
+        """The default: 30 % of the judgments on the first architectures, 20 % at 40 % and at 70 % of
+        the budget on the current best candidates, 30 % in a final round among the best of all."""
+        return cls(at=(0.0, 0.4, 0.7, 1.0), shares=(0.3, 0.2, 0.2, 0.3), name="interactive")
+
+    @classmethod
+    def one_shot(cls) -> RoundSchedule:
+        """The paper's protocol: every judgment in one round on the first architectures."""
+        return cls(at=(0.0,), shares=(1.0,), name="one-shot")
+
+    @classmethod
+    def parse(cls, schedule: str | RoundSchedule) -> RoundSchedule:
+        """A schedule, or its name in :data:`SCHEDULES`."""
+        if isinstance(schedule, RoundSchedule):
+            return schedule
+        try:
+            return SCHEDULES[str(schedule)]()
+        except KeyError:
+            raise UnknownNameError("personalization schedule", schedule, tuple(SCHEDULES)) from None
+
+    def allocate(self, n: int) -> list[int]:
+        """Judgments per round, summing to ``n`` (largest remainders; the first round gets at least one)."""
+        shares = np.asarray(self.shares) / sum(self.shares)
+        exact = shares * n
+        counts = np.floor(exact).astype(int)
+        for i in np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]:
+            counts[i] += 1
+        if n > 0 and counts[0] == 0:
+            counts[int(np.argmax(counts))] -= 1
+            counts[0] = 1
+        return counts.tolist()
+
+
+#: The named schedules: ``"interactive"`` (default) and ``"one-shot"`` (the paper's).
+SCHEDULES: dict[str, Callable[[], RoundSchedule]] = {
+    "interactive": RoundSchedule.interactive,
+    "one-shot": RoundSchedule.one_shot,
+}
 
 
 @dataclass
@@ -43,29 +147,42 @@ class Personalization:
     Args:
         judge: states a preference for each pair (a :class:`reward_models.human_preference.Judge`:
             ``reward_models.SyntheticUser``, or a person through ``preference_ui.SearchJudge``).
-        num_comparisons: pairs to judge (the paper: 10).
-        num_architectures: evaluated architectures the pairs are drawn among (the paper: 5); evolution
-            takes the first ones of its initial population. ``None``: the whole initial population
-            (evolution) or 5 (other agents).
-        pair_selector: draws the pairs (default: ``reward_models.RandomPairSelector``, Alg. 2).
+        num_comparisons: judgments in all, over every round (the paper: 10).
+        schedule: ``"interactive"`` (default: rounds during the search, see the module docs),
+            ``"one-shot"`` (the paper's single round) or a :class:`RoundSchedule`.
+        num_architectures: the first round's pool: the first this many of evolution's initial
+            population, or the number of random architectures the other agents evaluate first
+            (the paper: 5). ``None``: the whole initial population (evolution) or 5.
+        pair_selector: chooses the pairs (``None``: :class:`~reward_models.selection.EUBOPairSelector`
+            for the interactive schedule, random pairs -- Alg. 2 -- for one-shot).
         make_reward_model: builds an unfitted ranking model from a seed drawn from the agent's
             generator (default: ``RankNetRewardModel(seed=seed)``); it needs ``fit(comparisons,
             context)`` and ``score_many(metrics, context)``.
+        candidates: a round during or after the search pairs the best this many distinct
+            architectures under the current model (more when their pairs are all judged).
+        stop_when_sure: skip a later round when the model's probability that its best candidate
+            beats the runner-up is at least this (``None``: always ask every judgment).
 
     Example:
         >>> from agents.personalization import Personalization  # doctest: +SKIP
         >>> from reward_models import SyntheticUser
         >>> user = SyntheticUser("weighted", env.unwrapped.context)  # doctest: +SKIP
-        >>> RegularizedEvolution(10, 5, seed=0, personalization=Personalization(user)).search(env, 100)  # doctest: +SKIP
+        >>> RegularizedEvolution(10, 5, seed=0, personalization=Personalization(user, 20)).search(env, 100)  # doctest: +SKIP
     """
 
     judge: Judge
     num_comparisons: int = 10
-    num_architectures: int | None = 5
+    schedule: str | RoundSchedule = "interactive"
+    num_architectures: int | None = None
     pair_selector: Any | None = None
     make_reward_model: Callable[[int], Any] | None = None
+    candidates: int = 8
+    stop_when_sure: float | None = None
+    rounds: RoundSchedule = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.num_comparisons, bool) or not isinstance(self.num_comparisons, int):
+            raise AgentConfigError(f"num_comparisons must be an int, got {self.num_comparisons!r}; the paper judges 10 pairs")
         if self.num_comparisons < 1:
             raise AgentConfigError(f"num_comparisons must be >= 1, got {self.num_comparisons}; the paper judges 10 pairs")
         if self.num_architectures is not None and self.num_architectures < 2:
@@ -73,6 +190,32 @@ class Personalization:
                 f"num_architectures must be >= 2 to form a pair, got {self.num_architectures}; "
                 "the paper draws its pairs among 5 (None: the default)"
             )
+        if self.candidates < 2:
+            raise AgentConfigError(f"candidates must be >= 2 to form a pair, got {self.candidates}")
+        if self.stop_when_sure is not None and not 0.5 <= self.stop_when_sure <= 1.0:
+            raise AgentConfigError(f"stop_when_sure must be a probability in [0.5, 1] or None, got {self.stop_when_sure!r}")
+        self.rounds = RoundSchedule.parse(self.schedule)
+
+    @property
+    def interactive(self) -> bool:
+        """Whether the judge is asked more than once (more than one round)."""
+        return len(self.rounds.at) > 1
+
+    def selector(self):
+        """The pair selector of this personalization (see ``pair_selector``)."""
+        from reward_models.selection import EUBOPairSelector, RandomPairSelector, make_selector
+
+        if self.pair_selector is not None:
+            return make_selector(self.pair_selector)
+        return EUBOPairSelector() if self.interactive else RandomPairSelector()
+
+    def new_model(self, seed: int) -> Any:
+        """An unfitted ranking model seeded with ``seed``."""
+        if self.make_reward_model is not None:
+            return self.make_reward_model(seed)
+        from reward_models import RankNetRewardModel
+
+        return RankNetRewardModel(seed=seed)
 
 
 def metrics_of(evaluations: Sequence[Evaluation]) -> dict[Metric, np.ndarray]:
@@ -88,14 +231,25 @@ class PersonalizedSearch:
     """Mixin for :class:`~agents.base.SearchAgent` subclasses that accept ``personalization=``.
 
     The subclass sets ``self.personalization`` and calls :meth:`_learn_metric` (on evaluations it
-    has) or :meth:`_warm_start` (evaluate random architectures, then learn) in its ``_search``, and
-    compares evaluations with :meth:`search_score`.
+    has: the first round) or :meth:`_warm_start` (evaluate random architectures, then the first
+    round) in its ``_search``, and compares evaluations with :meth:`search_score`. The later rounds
+    run by themselves (from :meth:`record` and :meth:`_finish`).
+
+    Attributes:
+        learned_metric: the current model (``None`` before the first round).
+        comparisons: every judgment so far, in order.
+        rounds_log: one dict per round: its number, the evaluations spent when it ran, the pairs
+            asked, the strategy, the model's mode and its confidence after the refit, and the
+            seconds it took besides the judge (choosing the pairs, refitting, re-scoring).
     """
 
     personalization: Personalization | None = None
     learned_metric: Any | None = None
     comparisons: list[Any] | None = None
+    rounds_log: list[dict[str, Any]] | None = None
     _rescored: list[float] | None = None
+    _plan: list[int] | None = None
+    _next_round: int = 0
 
     def search(
         self,
@@ -105,7 +259,9 @@ class PersonalizedSearch:
     ) -> SearchResult:
         self.learned_metric = None
         self.comparisons = None
+        self.rounds_log = None
         self._rescored = None
+        self._plan, self._next_round = None, 0
         return super().search(env, budget, callback)
 
     def search_score(self, evaluation: Evaluation) -> float:
@@ -116,7 +272,7 @@ class PersonalizedSearch:
         return evaluation.reward
 
     def _warm_start(self) -> list[Evaluation]:
-        """Evaluate distinct random architectures, learn the metric from them, return them."""
+        """Evaluate distinct random architectures, run the first round on them, return them."""
         n = self.personalization.num_architectures or 5
         seen: set[tuple[int, ...]] = set()
         pool = []
@@ -130,7 +286,7 @@ class PersonalizedSearch:
         return pool
 
     def _learn_metric(self, evaluations: Sequence[Evaluation]) -> Any:
-        """Judge pairs among ``evaluations``, fit the ranking model, make it the env's reward model.
+        """The first round: judge pairs among ``evaluations``, fit the model, make it the env's reward model.
 
         Raises:
             BudgetExhausted: a search callback stopped the search (nothing is learned).
@@ -138,14 +294,116 @@ class PersonalizedSearch:
         if self._stopped:
             raise BudgetExhausted
         p = self.personalization
+        self._plan = p.rounds.allocate(p.num_comparisons)
+        self._next_round = 0
+        self.comparisons, self.rounds_log = [], []
         pool = list(evaluations[: p.num_architectures] if p.num_architectures else evaluations)
-        model, comparisons = fit_learned_metric(p, pool, self.env.unwrapped.context, self.rng)
+        self._run_round(pool)
+        return self.learned_metric
+
+    # --- the rounds -------------------------------------------------------------------------------
+    def record(self, reward: float, info: dict[str, Any], encoding: Sequence[int] = ()) -> Evaluation:
+        ev = super().record(reward, info, encoding)
+        if self._plan is not None and not self._stopped:
+            at = self.personalization.rounds.at
+            while self._next_round < len(at) and at[self._next_round] < 1.0 and self._progress() >= at[self._next_round]:
+                self._run_round(self._top_candidates())
+        return ev
+
+    def _finish(self) -> None:
+        """After the budget: the rounds still due (the final one among the best of the history)."""
+        super()._finish()
+        if self._plan is None or self._stopped:
+            return
+        while self._next_round < len(self._plan):
+            self._run_round(self._top_candidates())
+
+    def _progress(self) -> float:
+        """The share of the budget spent (the larger of evaluations and simulated time)."""
+        budget, shares = self._budget, []
+        if budget.evaluations:
+            shares.append(self.evaluations_spent / budget.evaluations)
+        if budget.train_time:
+            shares.append(self._spent_time() / budget.train_time)
+        return max(shares, default=0.0)
+
+    def _top_candidates(self) -> list[Evaluation]:
+        """The best ``candidates`` distinct architectures of the history under the current model,
+        more when every pair among them is judged already."""
+        k = self.personalization.candidates
+        order = sorted(range(len(self.history)), key=lambda i: (-self.search_score(self.history[i]), i))
+        distinct: list[Evaluation] = []
+        seen: set[int] = set()
+        for i in order:
+            ev = self.history[i]
+            if ev.index not in seen:
+                seen.add(ev.index)
+                distinct.append(ev)
+        judged = {frozenset((c.arch_a.index, c.arch_b.index)) for c in self.comparisons or ()}
+        while k < len(distinct):
+            top = [ev.index for ev in distinct[:k]]
+            if sum(frozenset((a, b)) not in judged for j, a in enumerate(top) for b in top[j + 1 :]) >= 1:
+                break
+            k *= 2
+        return distinct[:k]
+
+    def _run_round(self, pool: Sequence[Evaluation]) -> None:
+        """Ask the next round's pairs among ``pool``, refit the model, re-score the history."""
+        p, k = self.personalization, self._next_round
+        self._next_round += 1
+        wanted = self._plan[k]
+        context = self.env.unwrapped.context
+        sure = None
+        if k > 0 and p.stop_when_sure is not None:
+            from reward_models.selection import recommendation_confidence
+
+            sure = recommendation_confidence(self.learned_metric, pool, context)
+            if sure.probability >= p.stop_when_sure:
+                logger.debug("round %d skipped: %s", k + 1, sure)
+                self._log_round(k, (), "skipped (sure)", sure)
+                return
+        if wanted == 0:
+            return
+        model = self.learned_metric
+        if model is None and p.interactive:
+            from reward_models.posterior import MetricFamilyPosterior
+
+            model = MetricFamilyPosterior.prior(context)
+        start = time.perf_counter()
+        pairs = choose_pairs(p, pool, context, self.rng, n=wanted, exclude=self.comparisons, selection_model=model)
+        chosen = time.perf_counter()
+        new = list(p.judge(pairs, rng=self.rng)) if len(pairs) else []
+        judged = time.perf_counter()
+        self.comparisons.extend(new)
+        if not new:
+            self._log_round(k, new, pairs.strategy, None, chosen - start)
+            return
+        self._adopt(fit_model(p, self.comparisons, context, self.rng))
+        confidence = None
+        if p.interactive:
+            from reward_models.selection import recommendation_confidence
+
+            confidence = recommendation_confidence(self.learned_metric, self._top_candidates(), context)
+        self._log_round(k, new, pairs.strategy, confidence, chosen - start + time.perf_counter() - judged)
+
+    def _adopt(self, model: Any) -> None:
         self.env.unwrapped.set_reward_model(model)
-        self.learned_metric, self.comparisons = model, list(comparisons)
+        self.learned_metric = model
         scores = np.asarray(model.score_many(metrics_of(self.history), self.env.unwrapped.context), dtype=np.float64)
         self._rescored = scores.reshape(-1).tolist()
-        logger.debug("learned a metric from %d comparisons among %d architectures", len(comparisons), len(pool))
-        return model
+
+    def _log_round(self, k: int, comparisons: Sequence[Any], strategy: str, confidence: Any, seconds: float = 0.0) -> None:
+        self.rounds_log.append({
+            "round": k + 1,
+            "at": self.personalization.rounds.at[k],
+            "evaluations": self.evaluations_spent,
+            "pairs": [(c.arch_a.index, c.arch_b.index) for c in comparisons],
+            "strategy": strategy,
+            "mode": getattr(self.learned_metric, "mode", None),
+            "confidence": None if confidence is None else confidence.probability,
+            "seconds": seconds,
+        })
+        logger.debug("round %d: %d judgments (%s), %s", k + 1, len(comparisons), strategy, confidence)
 
     def _result_scores(self) -> list[float] | None:
         if self._rescored is None:
@@ -155,29 +413,58 @@ class PersonalizedSearch:
     def _result_info(self) -> dict[str, Any]:
         info = super()._result_info()
         if self.learned_metric is not None:
-            info = {**info, "learned_metric": self.learned_metric, "comparisons": self.comparisons}
+            info = {**info, "learned_metric": self.learned_metric, "comparisons": self.comparisons, "rounds": self.rounds_log}
+            if self.personalization.interactive and self.history:
+                from reward_models.selection import recommendation_confidence
+
+                info["confidence"] = recommendation_confidence(self.learned_metric, self._top_candidates(), self.env.unwrapped.context)
         return info
+
+
+def choose_pairs(
+    personalization: Personalization,
+    pool: Sequence[Evaluation],
+    context,
+    rng: np.random.Generator,
+    *,
+    n: int | None = None,
+    exclude: Sequence[Any] = (),
+    selection_model: Any = None,
+):
+    """The pairs of one round: at most ``n`` (default ``num_comparisons``) new pairs among ``pool``.
+
+    Args:
+        personalization: how the pairs are chosen.
+        pool: the architectures (evaluations) to pair.
+        rng: the agent's generator.
+        n: pairs to ask; at most as many as ``pool``'s distinct architectures make that are not judged.
+        exclude: the judgments made before (their pairs are not asked again).
+        selection_model: the model the selector reads (``None``: none, as the paper's random pairs).
+    """
+    selector = personalization.selector()
+    n = personalization.num_comparisons if n is None else n
+    members = {ev.index for ev in pool}
+    judged = {frozenset((c.arch_a.index, c.arch_b.index)) for c in exclude}
+    judged_here = [tuple(sorted(pair)) for pair in judged if pair <= members and len(pair) == 2]
+    available = len(members) * (len(members) - 1) // 2 - len(judged_here)
+    asked = min(n, available)
+    if asked < n:
+        logger.info("%d distinct architectures leave only %d new pairs; judging those", len(members), asked)
+    return selector.select(pool, asked, rng, exclude=judged_here, model=selection_model, context=context)
+
+
+def fit_model(personalization: Personalization, comparisons: Sequence[Any], context, rng: np.random.Generator) -> Any:
+    """A new model (seeded from ``rng``) fitted on ``comparisons``."""
+    model = personalization.new_model(int(rng.integers(2**31)))
+    model.fit(list(comparisons), context)
+    return model
 
 
 def fit_learned_metric(
     personalization: Personalization, pool: Sequence[Evaluation], context, rng: np.random.Generator
 ) -> tuple[Any, list[Any]]:
-    """Draw pairs among ``pool`` (Alg. 2), have them judged, fit the ranking model (Alg. 3).
-
-    Asks for at most as many pairs as ``pool``'s distinct architectures make (an evolution's random
-    initial population may repeat one).
-    """
-    from reward_models import RandomPairSelector, RankNetRewardModel
-
-    selector = personalization.pair_selector or RandomPairSelector()
-    distinct = len({ev.index for ev in pool})
-    n = min(personalization.num_comparisons, distinct * (distinct - 1) // 2)
-    if n < personalization.num_comparisons:
-        logger.info("%d distinct architectures make only %d pairs; judging those", distinct, n)
-    pairs = selector.select(pool, n, rng)
+    """The paper's one round (Alg. 1, lines 17-20): pairs among ``pool`` (Alg. 2), judged, the model
+    fitted on them (Alg. 3). Returns the model and the judgments."""
+    pairs = choose_pairs(personalization, pool, context, rng)
     comparisons = list(personalization.judge(pairs, rng=rng))
-    seed = int(rng.integers(2**31))
-    make = personalization.make_reward_model
-    model = make(seed) if make is not None else RankNetRewardModel(seed=seed)
-    model.fit(comparisons, context)
-    return model, comparisons
+    return fit_model(personalization, comparisons, context, rng), comparisons

@@ -12,11 +12,21 @@ from dataclasses import dataclass
 
 from natsbench_gym.errors import UnknownNameError
 
-__all__ = ["Dataset", "Metric", "SpaceKind", "MetricStats", "DEFAULT_LATENCY_DEVICE"]
+__all__ = ["Dataset", "Metric", "SpaceKind", "MetricStats", "DEFAULT_LATENCY_DEVICE", "LATENCY_DEVICES"]
 
 #: Latency device used when none is given: an NVIDIA GTX 1080 Ti at batch size 1 (HW-NAS-Bench /
 #: HELP measurements, CIFAR-10 input), the GPU NATS-Bench itself was built on.
 DEFAULT_LATENCY_DEVICE = "1080ti_1"
+
+#: The 27 latency devices of the NATS-Bench tables (HW-NAS-Bench / HELP measurements): GPUs at batch
+#: sizes 1, 32 and 256, server CPUs, phones (Pixel 2/3, Essential PH-1, Samsung A50/S7), a Raspberry
+#: Pi 4, an FPGA and the Eyeriss accelerator. A backend lists those it has in ``latency_devices``.
+LATENCY_DEVICES: tuple[str, ...] = (
+    "1080ti_1", "1080ti_32", "1080ti_256", "2080ti_1", "2080ti_32", "2080ti_256",
+    "titan_rtx_1", "titan_rtx_32", "titan_rtx_256", "titanx_1", "titanx_32", "titanx_256",
+    "titanxp_1", "titanxp_32", "titanxp_256", "gold_6226", "gold_6240", "silver_4114", "silver_4210r",
+    "pixel2", "pixel3", "essential_ph_1", "samsung_a50", "samsung_s7", "raspi4", "fpga", "eyeriss",
+)
 
 
 class _ParseEnum(enum.Enum):

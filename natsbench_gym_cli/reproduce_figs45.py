@@ -135,7 +135,7 @@ def make_personalization(metric: str, context):
     from agents.personalization import Personalization
     from reward_models import SyntheticUser
 
-    return Personalization(judge=SyntheticUser(metric, context), num_comparisons=10, num_architectures=5)
+    return Personalization(judge=SyntheticUser(metric, context), num_comparisons=10, num_architectures=5, schedule="one-shot")
 
 
 def run_job(job: Job) -> dict[str, Any]:

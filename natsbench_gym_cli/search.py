@@ -35,11 +35,17 @@ import numpy as np
 
 import natsbench_gym
 from natsbench_gym import ENV_IDS
+from natsbench_gym_cli.console import SearchProgressBar, log_to_file
 from natsbench_gym.errors import NATSBenchGymError
 from natsbench_gym.rewards import FIXED_METRICS, ScoringContext
-from natsbench_gym.types import Metric
+from natsbench_gym.types import LATENCY_DEVICES, Metric
 
 logger = logging.getLogger("search")
+
+#: The synthetic users --preference takes (the paper's fixed metrics, docs/table1.md's extra users and
+#: the out-of-family users of docs/personalization.md); names only, so the parser needs no import.
+USERS = (*FIXED_METRICS, "random_weighted", "latency_constraint", "worst_of", "sweet_spot", "cobb_douglas",
+         "latency_knee", "size_class_then_accuracy", "near_best_then_cheapest", "pixel3_threshold", "two_devices", "mid_size")
 
 SHOWN = (Metric.VALID_ACCURACY, Metric.TEST_ACCURACY, Metric.PARAMS, Metric.FLOPS, Metric.LATENCY)
 
@@ -49,7 +55,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--space", default="topology", choices=sorted(ENV_IDS))
     p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or ImageNet16-120")
     p.add_argument("--budget", type=int, default=None, help="training epochs of the search metrics (default: the benchmark's first)")
-    p.add_argument("--preference", default="weighted", help=f"the synthetic user's preference: {', '.join(FIXED_METRICS)}")
+    p.add_argument("--preference", default="weighted", help=f"the synthetic user's preference: {', '.join(USERS)}")
     p.add_argument("--flip", type=float, default=0.0, help="the synthetic user's probability of answering the wrong way")
     p.add_argument("--human", action="store_true", help="judge the search's pairs yourself in the browser (preference_ui.SearchJudge)")
     p.add_argument("--tui", action="store_true", help="with --human: judge in the terminal instead")
@@ -57,8 +63,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--evaluations", type=int, default=100, help="architectures to evaluate (the initial population included)")
     p.add_argument("--population", type=int, default=10, help="regularized evolution's population p")
     p.add_argument("--sample", type=int, default=5, help="regularized evolution's tournament sample s")
-    p.add_argument("--comparisons", type=int, default=10, help="judged pairs (the paper: 10)")
-    p.add_argument("--judged-architectures", type=int, default=5, help="architectures the pairs are drawn among (the paper: 5)")
+    p.add_argument("--comparisons", type=int, default=10, help="judgments in all, over every round (the paper: 10)")
+    p.add_argument("--schedule", default="interactive", choices=("interactive", "one-shot"),
+                   help="interactive (default): rounds during the search on its best candidates, and a final round; "
+                        "one-shot: the paper's single round on the initial population")
+    p.add_argument("--judged-architectures", type=int, default=None,
+                   help="the first round's pool: the first N of the initial population (the paper's one-shot: 5; default: all of it)")
+    p.add_argument("--stop-when-sure", type=float, default=None, metavar="P",
+                   help="skip a later round when the model is this sure its best candidate beats the runner-up (e.g. 0.95)")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="the latency device that matters to you (default: the benchmark's, 1080ti_1); one of: " + ", ".join(LATENCY_DEVICES))
     p.add_argument("--top", type=int, default=5, help="recommendations to print")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=None, help="benchmark path (default: NATSBENCH_DATA, $TORCH_HOME, else live training)")
@@ -69,9 +83,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_to_file(Path(args.out) / "search.log", verbose=args.verbose)  # the console keeps the bar and the summary
     try:
         return run(args)
     except (NATSBenchGymError, ValueError) as exc:
@@ -82,20 +94,23 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     from agents import RegularizedEvolution, TensorBoardCallback
     from agents.personalization import Personalization
-    from reward_models import NoiseModel, PreferenceDataset, SyntheticUser
+    from reward_models import NoiseModel, PreferenceDataset
+    from reward_models.human_preference import make_user
 
     started = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bench = natsbench_gym.load_benchmark(args.space, args.data)
-    env = gym.make(ENV_IDS[args.space], dataset=args.dataset, benchmark=bench, budget=args.budget)
+    env = gym.make(ENV_IDS[args.space], dataset=args.dataset, benchmark=bench, budget=args.budget, device=args.device)
     context: ScoringContext = env.unwrapped.context
     trained_on = env.unwrapped.trained_on  # what live accuracies were really trained on (None: the dataset)
     dataset_text = context.dataset.value + (f" (trained here on: {trained_on})" if trained_on else "")
     print(f"benchmark: {bench.describe()}")
-    print(f"space: {args.space}  dataset: {dataset_text}  search budget: {context.budget} epochs")
+    print(f"space: {args.space}  dataset: {dataset_text}  search budget: {context.budget} epochs"
+          + (f"  latency on: {context.device}" if context.device else ""))
 
-    callbacks = [TensorBoardCallback(out / "tensorboard", run_name=f"{args.space}-{context.dataset.value}-seed{args.seed}")]
+    callbacks = [TensorBoardCallback(out / "tensorboard", run_name=f"{args.space}-{context.dataset.value}-seed{args.seed}"),
+                 SearchProgressBar(total=args.evaluations)]
     if args.human:  # a person judges the search's own candidates; a rerun replays the session's answers
         from preference_ui import SearchJudge
 
@@ -104,9 +119,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"judge: you (session {judge.session.path})")
     else:
         noise = NoiseModel(flip_probability=args.flip) if args.flip else None
-        user = judge = SyntheticUser(args.preference, context, noise=noise)
+        user = judge = make_user(args.preference, context, seed=args.seed, noise=noise)
         print(f"judge: {user.name} (a synthetic user; --human to judge yourself)")
-    personalization = Personalization(judge, num_comparisons=args.comparisons, num_architectures=args.judged_architectures)
+    personalization = Personalization(judge, num_comparisons=args.comparisons, schedule=args.schedule,
+                                      num_architectures=args.judged_architectures, stop_when_sure=args.stop_when_sure)
     agent = RegularizedEvolution(args.population, args.sample, seed=args.seed, personalization=personalization)
 
     def search():
@@ -134,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     truth = None
     if user is not None:
         truth = user.utilities([ev.index for ev in result.history])
+    _print_rounds(result)
     _print_recommendations(result, scores, order, truth, context)
     if user is not None and bench.capabilities.whole_space:
         _print_space_rank(bench, context, user, result.history[order[0]].index)
@@ -143,10 +160,24 @@ def run(args: argparse.Namespace) -> int:
     spent_text = f"{spent / 3600:.1f} h" if spent >= 3600 else f"{spent:.0f} s"
     kind = "actual" if bench.capabilities.trains else "simulated"
     print(f"\n{len(result.history)} architectures evaluated in {elapsed:.1f} s ({kind} training time {spent_text})")
-    print(f"wrote {out / 'history.jsonl'}, {out / 'run.json'}, {out / 'search.png'}, {out / 'tensorboard'}"
+    print(f"wrote {out / 'history.jsonl'}, {out / 'run.json'}, {out / 'search.log'}, {out / 'search.png'}, {out / 'tensorboard'}"
           + (f", {out / 'judgments.jsonl'}" if comparisons else "") + (f", {out / 'reward_model.pt'}" if hasattr(model, "save") else ""))
     env.close()
     return 0
+
+
+def _print_rounds(result) -> None:
+    rounds = result.info.get("rounds") or []
+    if not rounds:
+        return
+    parts = []
+    for r in rounds:
+        sure = "" if r["confidence"] is None else f", sure {r['confidence']:.2f}"
+        parts.append(f"{len(r['pairs'])} after {r['evaluations']}{sure}")
+    print(f"judgments by round (pairs after N evaluations, how sure the model then was): {'; '.join(parts)}")
+    confidence = result.info.get("confidence")
+    if confidence is not None:
+        print(f"how sure: {confidence}")
 
 
 def _unique_best(history, scores: np.ndarray, k: int) -> list[int]:

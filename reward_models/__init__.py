@@ -57,7 +57,16 @@ from reward_models.human_preference import (
 )
 from reward_models.posterior import MetricFamilyConfig, MetricFamilyPosterior
 from reward_models.preferences import ArchRef, Comparison, LoadReport, Outcome, PreferenceDataset
-from reward_models.selection import ActivePairSelector, PairBatch, PairSelector, RandomPairSelector, make_selector
+from reward_models.selection import (
+    ActivePairSelector,
+    Confidence,
+    EUBOPairSelector,
+    PairBatch,
+    PairSelector,
+    RandomPairSelector,
+    make_selector,
+    recommendation_confidence,
+)
 
 if TYPE_CHECKING:
     from reward_models.ranknet import PreferenceLoss, RankNetConfig, RankNetRewardModel, RankNetTrainer
@@ -86,6 +95,9 @@ __all__ = [
     "PairSelector",
     "RandomPairSelector",
     "ActivePairSelector",
+    "EUBOPairSelector",
+    "Confidence",
+    "recommendation_confidence",
     "make_selector",
     "Judge",
     "NoiseModel",

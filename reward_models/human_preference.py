@@ -66,7 +66,18 @@ from natsbench_gym.types import Metric
 from reward_models.bradley_terry import preference_probability
 from reward_models.preferences import ArchRef, Comparison, Outcome
 
-__all__ = ["Judge", "NoiseModel", "SyntheticUser", "UtilityUser", "EXTRA_USERS", "make_synthetic_preference"]
+__all__ = [
+    "Judge",
+    "NoiseModel",
+    "SyntheticUser",
+    "UtilityUser",
+    "DeviceUser",
+    "EXTRA_USERS",
+    "OUT_OF_FAMILY_USERS",
+    "NON_MONOTONE_USERS",
+    "make_synthetic_preference",
+    "make_user",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -296,3 +307,130 @@ def make_synthetic_preference(
         return make_fixed_metric(name)
     except UnknownNameError:
         raise UnknownNameError("synthetic preference", name, (*FIXED_METRICS, *EXTRA_USERS)) from None
+
+
+# --- out-of-family users: what the metric family cannot say ------------------------------------------
+#: Synthetic users outside RankNet's metric family, for the interactive personalization benchmark
+#: (docs/personalization.md), each a kind of preference a person may hold:
+#:
+#: * ``cobb_douglas`` -- a non-linear trade-off, ``accuracy^0.6 * latency^0.4`` (utilities);
+#: * ``latency_knee`` -- accuracy, with latency free up to a knee and then costly:
+#:   ``accuracy - 3 * max(0, latency cost - 0.4)`` (latency cost = 1 - latency utility);
+#: * ``size_class_then_accuracy`` -- lexicographic: the smallest of five size classes (params
+#:   utility in fifths) first, then the best accuracy within it;
+#: * ``near_best_then_cheapest`` -- "near the best accuracy, then the cheapest": among the
+#:   architectures within one accuracy point of the space's best, the fewest FLOPs; below that,
+#:   accuracy;
+#: * ``pixel3_threshold`` -- the best accuracy among the architectures whose latency *on a Pixel 3*
+#:   is below that device's median (the env reads another device's latency);
+#: * ``two_devices`` -- ``0.5 accuracy + 0.25 latency on a Raspberry Pi 4 + 0.25 latency on a
+#:   Samsung A50`` (utilities; two devices, neither the env's);
+#: * ``mid_size`` -- accuracy minus the distance of the params utility from 0.6: neither the
+#:   smallest nor the largest networks (non-monotone).
+OUT_OF_FAMILY_USERS: tuple[str, ...] = (
+    "cobb_douglas",
+    "latency_knee",
+    "size_class_then_accuracy",
+    "near_best_then_cheapest",
+    "pixel3_threshold",
+    "two_devices",
+    "mid_size",
+)
+
+#: The synthetic users whose utility is not monotone in the metrics (a "sweet spot").
+NON_MONOTONE_USERS: tuple[str, ...] = ("sweet_spot", "mid_size")
+
+
+class DeviceUser(SyntheticUser):
+    """A synthetic user whose utility reads the latency on devices of its own, not the env's.
+
+    Args:
+        name: the preference's name (judges as ``"synthetic:<name>"``).
+        context: benchmark, dataset and budget (its device is not used).
+        devices: the latency devices the user cares about (names of the benchmark's 27).
+        fn: ``fn(accuracy, params, flops, *latencies)``: scores from the utilities (1 best), one
+            latency utility per device, vectorised.
+        noise: how the user errs (default: never).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        context: ScoringContext,
+        devices: Sequence[str],
+        fn: Callable[..., np.ndarray],
+        noise: NoiseModel | None = None,
+    ) -> None:
+        if not devices:
+            raise ValueError("a DeviceUser needs at least one latency device")
+        self.reward = None
+        self.context = context
+        self.devices = tuple(context.benchmark.check_device(d) for d in devices)
+        self._device_contexts = [
+            ScoringContext(context.benchmark, context.dataset, context.budget, d, context.accuracy_metric) for d in self.devices
+        ]
+        self.fn = fn
+        self.noise = noise or NoiseModel()
+        self.name = f"synthetic:{name}"
+
+    def utilities(self, indices: Iterable[int] | np.ndarray) -> np.ndarray:
+        idx = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices, dtype=np.int64)
+        ctx = self.context
+        own = (ctx.accuracy_metric, Metric.PARAMS, Metric.FLOPS)
+        values = ctx.query(idx, own)
+        u = [utility(m, values[m], ctx) for m in own]
+        for dctx in self._device_contexts:
+            u.append(utility(Metric.LATENCY, dctx.query(idx, (Metric.LATENCY,))[Metric.LATENCY], dctx))
+        return np.asarray(self.fn(*u), dtype=np.float64)
+
+    def __repr__(self) -> str:
+        return f"DeviceUser({self.name!r}, devices={self.devices})"
+
+
+def _out_of_family(name: str, context: ScoringContext) -> RewardModel | None:
+    """The :class:`UtilityUser` of an out-of-family preference that reads the context's own metrics."""
+    if name == "cobb_douglas":
+        return UtilityUser(name, lambda acc, lat, par, flo: np.power(acc, 0.6) * np.power(lat, 0.4))
+    if name == "latency_knee":
+        return UtilityUser(name, lambda acc, lat, par, flo: acc - 3.0 * np.maximum(0.0, (1.0 - lat) - 0.4))
+    if name == "size_class_then_accuracy":
+        return UtilityUser(name, lambda acc, lat, par, flo: np.floor(np.minimum(par, 0.999) * 5.0) + acc)
+    if name == "near_best_then_cheapest":
+        stats = context.stats(context.accuracy_metric)
+        span = max(float(stats.max - stats.min), 1e-12)
+        near = 1.0 - 1.0 / span  # utility of "one accuracy point below the best"
+        return UtilityUser(name, lambda acc, lat, par, flo: np.where(acc >= near, 1.0 + flo, acc))
+    if name == "mid_size":
+        return UtilityUser(name, lambda acc, lat, par, flo: acc - np.abs(par - 0.6))
+    return None
+
+
+def make_user(
+    name: str, context: ScoringContext, seed: int | np.random.SeedSequence | None = None, noise: NoiseModel | None = None
+) -> SyntheticUser:
+    """A synthetic judge of any preference this package knows, by name.
+
+    Args:
+        name: a fixed metric (the paper's six and more), one of :data:`EXTRA_USERS` or of
+            :data:`OUT_OF_FAMILY_USERS`.
+        context: the scoring context of the search (the device users read their own devices).
+        seed: the user's own random choices (``random_weighted`` needs one).
+        noise: how the user errs (default: never).
+
+    Raises:
+        UnknownNameError: an unknown name, with the closest known one.
+    """
+    if name == "pixel3_threshold":
+        median = float(np.median(ScoringContext(context.benchmark, context.dataset, context.budget, "pixel3", context.accuracy_metric).space_values(Metric.LATENCY)))
+        stats = context.benchmark.stats(Metric.LATENCY, context.dataset, context.budget, "pixel3")
+        cut = 1.0 - float(stats.normalize(np.asarray([median]))[0])  # latency utility at the median
+        return DeviceUser(name, context, ("pixel3",), lambda acc, par, flo, lat: np.where(lat >= cut, 1.0 + acc, acc - 1.0), noise)
+    if name == "two_devices":
+        return DeviceUser(name, context, ("raspi4", "samsung_a50"), lambda acc, par, flo, l1, l2: 0.5 * acc + 0.25 * l1 + 0.25 * l2, noise)
+    model = _out_of_family(name, context)
+    if model is None:
+        try:
+            model = make_synthetic_preference(name, context, seed)
+        except UnknownNameError:
+            raise UnknownNameError("synthetic user", name, (*FIXED_METRICS, *EXTRA_USERS, *OUT_OF_FAMILY_USERS)) from None
+    return SyntheticUser(model, context, noise)

@@ -227,6 +227,15 @@ class MetricFamilyPosterior:
         model.log_posterior = log_posterior
         return model
 
+    @classmethod
+    def prior(cls, context: ScoringContext, features: Sequence[str] | None = None, **overrides: Any) -> MetricFamilyPosterior:
+        """The posterior before any judgment (the family's prior), usable as a model: its draws let a
+        pair selector choose the first pairs by what the family could mean, not at random."""
+        metrics = resolve_features(tuple(features) if features else None, context)
+        normaliser = FeatureNormaliser.from_context(metrics, context, "both", 2048)
+        empty = np.zeros((0, 2 * len(metrics)))
+        return cls(**overrides).fit_features(empty, empty, np.zeros(0), normaliser)
+
     # --- fitting ---------------------------------------------------------------------------------
     def fit(self, comparisons: PreferenceDataset | Iterable[Comparison], context: ScoringContext, features: Sequence[str] | None = None) -> MetricFamilyPosterior:
         """Posterior given judgments; metrics come from ``context`` (features as RankNet's)."""

@@ -4,6 +4,10 @@ A :class:`PairSelector` proposes ``n`` new pairs from a population of architectu
 indices), never a pair already judged (``exclude``) and never an architecture against itself:
 
 * :class:`RandomPairSelector` -- the paper's Alg. 2: unique unordered pairs drawn uniformly.
+* :class:`EUBOPairSelector` -- pairs that decide the recommendation: the largest expected utility
+  of the better of the two (EUBO, as BoTorch's ``AnalyticExpectedUtilityOfBestOption``) under the
+  model's posterior draws, each draw's utility taken as its rank among the candidates; used by the
+  interactive personalization loop on the search's current best candidates.
 * :class:`ActivePairSelector` -- the paper's outlook: pairs the current preference model is least
   sure about. ``criterion="uncertainty"`` takes the pairs whose predicted ``P(a preferred)`` is
   closest to 0.5; ``criterion="disagreement"`` those on which the members of an ensemble disagree
@@ -40,7 +44,16 @@ from reward_models.bradley_terry import preference_probability
 from reward_models.errors import PairSelectionError
 from reward_models.preferences import pair_key
 
-__all__ = ["PairBatch", "PairSelector", "RandomPairSelector", "ActivePairSelector", "make_selector"]
+__all__ = [
+    "PairBatch",
+    "PairSelector",
+    "RandomPairSelector",
+    "ActivePairSelector",
+    "EUBOPairSelector",
+    "Confidence",
+    "recommendation_confidence",
+    "make_selector",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +226,7 @@ class ActivePairSelector(PairSelector):
         if model is None or not getattr(model, "is_fitted", True) or context is None:
             logger.debug("%s: no fitted model yet, proposing random pairs", self.name)
             return self.fallback._select(population, n, rng, excluded, None, None)
-        scores = self._member_scores(model, population, context)  # (members, p)
+        scores = _member_scores(model, population, context)  # (members, p)
         mean = scores.mean(axis=0)
         order = np.argsort(-mean, kind="stable")
         # Grow the focus set until it holds enough unjudged pairs.
@@ -260,22 +273,138 @@ class ActivePairSelector(PairSelector):
             ci, cj = ci[pick], cj[pick]
         return ci, cj
 
-    @staticmethod
-    def _member_scores(model: Any, population: np.ndarray, context: ScoringContext) -> np.ndarray:
-        model = as_reward_model(model)
-        metrics = context.query(population, model.required_metrics(context))
-        if hasattr(model, "member_scores"):
-            scores = np.asarray(model.member_scores(metrics, context), dtype=np.float64)
-        else:
-            scores = np.asarray(model.score_many(metrics, context), dtype=np.float64)[None, :]
-        return np.atleast_2d(scores)
-
     def __repr__(self) -> str:
         return f"ActivePairSelector(criterion={self.criterion!r}, focus={self.focus}, diversity={self.diversity})"
 
 
+def _member_scores(model: Any, population: np.ndarray, context: ScoringContext) -> np.ndarray:
+    """``(members, p)`` scores of ``population`` (official indices): the model's members or its mean score."""
+    model = as_reward_model(model)
+    metrics = context.query(population, model.required_metrics(context))
+    if hasattr(model, "member_scores"):
+        scores = np.asarray(model.member_scores(metrics, context), dtype=np.float64)
+    else:
+        scores = np.asarray(model.score_many(metrics, context), dtype=np.float64)[None, :]
+    return np.atleast_2d(scores)
+
+
+def _rank_utilities(scores: np.ndarray) -> np.ndarray:
+    """Each row's scores as mid-rank quantiles in [0, 1] (ties share a rank): scale-free utilities."""
+    from scipy.stats import rankdata
+
+    p = scores.shape[1]
+    if p < 2:
+        return np.ones_like(scores)
+    return (rankdata(scores, axis=1) - 1.0) / (p - 1.0)
+
+
+class EUBOPairSelector(PairSelector):
+    """Pairs that decide the recommendation: expected utility of the best option (EUBO).
+
+    For a candidate pair ``(a, b)``, EUBO is ``E[max(u(a), u(b))]`` over the model's posterior: the
+    value of the better of the two if the judge then picks it (Lin et al. 2022; BoTorch's
+    ``AnalyticExpectedUtilityOfBestOption``). With a finite set of candidates and posterior *draws*
+    (the metric-family posterior's hypotheses, or an ensemble's members) the expectation is the mean
+    over draws. Each draw's utility is its rank among the candidates (0 worst, 1 best), so draws of
+    different families (a weighted sum, a constraint) weigh alike. A pair of two architectures that
+    every draw ranks the same scores no higher than the best one alone; a pair of two that different
+    draws put on top scores highest, and judging it tells which reading is right where it matters.
+
+    Within a batch each architecture is used at most once while possible (``diversity``). With a
+    model of one member (no draws) the pair of the two best by score is taken, then the next two.
+    Without a model (or an unfitted one), ``fallback`` (random pairs) chooses.
+
+    Args:
+        diversity: use each architecture at most once per batch while possible.
+        fallback: the selector used without a fitted model (default: random pairs).
+    """
+
+    name = "eubo"
+
+    def __init__(self, diversity: bool = True, fallback: PairSelector | None = None) -> None:
+        self.diversity = bool(diversity)
+        self.fallback = fallback or RandomPairSelector()
+
+    def _select(self, population, n, rng, excluded, model, context):
+        if model is None or not getattr(model, "is_fitted", True) or context is None:
+            logger.debug("eubo: no fitted model yet, proposing random pairs")
+            return self.fallback._select(population, n, rng, excluded, None, None)
+        utilities = _rank_utilities(_member_scores(model, population, context))  # (draws, p)
+        ii, jj = np.triu_indices(len(population), k=1)
+        if excluded:
+            keys = zip(population[ii].tolist(), population[jj].tolist(), strict=True)
+            keep = np.fromiter((pair_key(a, b) not in excluded for a, b in keys), dtype=bool, count=len(ii))
+            ii, jj = ii[keep], jj[keep]
+        value = np.maximum(utilities[:, ii], utilities[:, jj]).mean(axis=0)
+        ranking = np.lexsort((rng.random(len(value)), -value))
+        chosen: list[tuple[int, int]] = []
+        used_archs: set[int] = set()
+        used: set[int] = set()
+        for strict in ((True, False) if self.diversity else (False,)):
+            for c in ranking:
+                if len(chosen) == n:
+                    break
+                a, b = int(population[ii[c]]), int(population[jj[c]])
+                if c in used or (strict and (a in used_archs or b in used_archs)):
+                    continue
+                used.add(int(c))
+                used_archs.update((a, b))
+                chosen.append(_oriented(a, b, rng))
+        return PairBatch(tuple(chosen), self.name)
+
+    def __repr__(self) -> str:
+        return f"EUBOPairSelector(diversity={self.diversity})"
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """How sure a preference model is of its recommendation among some candidates.
+
+    Attributes:
+        best: official index of the candidate the model scores highest.
+        runner_up: the second highest (``-1`` with a single candidate).
+        probability: the model's probability that ``best`` is preferred to ``runner_up``: the share
+            of its posterior draws (or members) that rank ``best`` above it (ties count half); with
+            one member, its Bradley-Terry probability. 1.0 with a single candidate.
+    """
+
+    best: int
+    runner_up: int
+    probability: float
+
+    def __str__(self) -> str:
+        if self.runner_up < 0:
+            return f"#{self.best} is the only candidate"
+        return f"#{self.best} beats the runner-up #{self.runner_up} with probability {self.probability:.2f}"
+
+
+def recommendation_confidence(model: Any, candidates: Iterable[int] | np.ndarray, context: ScoringContext) -> Confidence:
+    """The model's confidence that its best candidate beats the runner-up (see :class:`Confidence`).
+
+    Args:
+        model: a fitted preference model (``score_many``; ``member_scores`` for posterior draws).
+        candidates: official indices (or objects with ``index``), e.g. an agent's evaluations.
+        context: where the candidates' metrics come from.
+    """
+    pop = np.unique(np.fromiter((int(getattr(i, "index", i)) for i in candidates), dtype=np.int64))
+    if pop.size == 0:
+        raise PairSelectionError("recommendation_confidence needs at least one candidate")
+    scores = _member_scores(model, pop, context)
+    mean = scores.mean(axis=0)
+    order = np.argsort(-mean, kind="stable")
+    if pop.size == 1:
+        return Confidence(int(pop[0]), -1, 1.0)
+    i, j = int(order[0]), int(order[1])
+    if scores.shape[0] > 1:
+        d = scores[:, i] - scores[:, j]
+        probability = float(np.mean(d > 0) + 0.5 * np.mean(d == 0))
+    else:
+        probability = float(preference_probability(scores[0, i], scores[0, j]))
+    return Confidence(int(pop[i]), int(pop[j]), probability)
+
+
 def make_selector(name: str | PairSelector) -> PairSelector:
-    """``"random"``, ``"active"`` (= ``"active:disagreement"``), ``"active:uncertainty"`` or ``"active:disagreement"``.
+    """``"random"``, ``"eubo"``, ``"active"`` (= ``"active:disagreement"``), ``"active:uncertainty"`` or ``"active:disagreement"``.
 
     Disagreement needs a model with several members (a RankNet ensemble, or the posterior draws of
     a RankNet in its metric-family prior mode) and falls back to uncertainty otherwise.
@@ -285,8 +414,10 @@ def make_selector(name: str | PairSelector) -> PairSelector:
     key = str(name).lower()
     if key == "random":
         return RandomPairSelector()
+    if key == "eubo":
+        return EUBOPairSelector()
     if key in ("active:uncertainty", "uncertainty"):
         return ActivePairSelector("uncertainty")
     if key in ("active", "active:disagreement", "disagreement"):
         return ActivePairSelector("disagreement")
-    raise UnknownNameError("pair selector", name, ["random", "active", "active:uncertainty", "active:disagreement"])
+    raise UnknownNameError("pair selector", name, ["random", "eubo", "active", "active:uncertainty", "active:disagreement"])

@@ -81,7 +81,7 @@ class Person(threading.Thread):
 
 
 def personalized_search(env, judge, seed=0):
-    p = Personalization(judge, num_comparisons=10, num_architectures=5)
+    p = Personalization(judge, num_comparisons=10, num_architectures=5, schedule="one-shot")
     return RegularizedEvolution(population_size=8, sample_size=4, seed=seed, personalization=p).search(env, 20)
 
 

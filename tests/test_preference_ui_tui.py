@@ -119,7 +119,7 @@ def test_the_terminal_shows_a_search_s_rounds_and_closes_when_it_ends(tmp_path, 
     bench = natsbench_gym.load_benchmark("topology", tiny_tables)
     env = gym.make("NATSBench-Topology-v0", benchmark=bench, dataset="cifar10")
     judge = SearchJudge.open(tmp_path / "s.jsonl", env.unwrapped.context, seed=0)
-    personalization = Personalization(judge, num_comparisons=4, num_architectures=4)
+    personalization = Personalization(judge, num_comparisons=4, num_architectures=4, schedule="one-shot")
     agent = RegularizedEvolution(population_size=6, sample_size=3, seed=0, personalization=personalization)
 
     async def scenario(app, answers):
