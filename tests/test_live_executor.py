@@ -337,3 +337,20 @@ def test_a_ray_worker_killed_while_it_trains_is_retried_and_every_result_is_cach
     rows = cache_rows(cache)
     assert sorted(rows) == sorted(evaluated)  # every result, each exactly once
     assert bench.trainings_run == len(evaluated)  # and written once by the driver
+
+
+@pytest.mark.slow
+def test_a_local_worker_killed_while_it_trains_is_retried(tmp_path):
+    config = TINY.replace(epochs=4, max_train_samples=None)
+    with ProcessExecutor(2) as executor:
+        executor.start()
+        workers = sorted(executor._pool._processes)  # the pool's worker processes
+        bench = LiveBenchmark("topology", config, cache_path=tmp_path / "local.sqlite", executor=executor, reference_size=0)
+        futures = [bench.submit(i, "cifar10") for i in ARCHS]
+        time.sleep(0.5)
+        os.kill(workers[0], signal.SIGKILL)
+        answers = [f.result(timeout=300) for f in futures]
+    assert all(a[Metric.VALID_ACCURACY] > 0 for a in answers)
+    assert bench.trials_retried >= 1
+    assert sorted(cache_rows(tmp_path / "local.sqlite")) == sorted(int(bench._index_to_code[i]) for i in ARCHS)
+    assert bench.trainings_run == len(ARCHS)
