@@ -156,10 +156,17 @@ class Personalization:
         pair_selector: chooses the pairs (``None``: :class:`~reward_models.selection.EUBOPairSelector`
             for the interactive schedule, random pairs -- Alg. 2 -- for one-shot).
         make_reward_model: builds an unfitted ranking model from a seed drawn from the agent's
-            generator (default: ``RankNetRewardModel(seed=seed)``); it needs ``fit(comparisons,
+            generator (default: ``RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True)`` for the
+            interactive schedule, whose members' disagreement guides the next pairs when the network
+            is needed, ``RankNetRewardModel(seed=seed)`` for one-shot); it needs ``fit(comparisons,
             context)`` and ``score_many(metrics, context)``.
         candidates: a round during or after the search pairs the best this many distinct
             architectures under the current model (more when their pairs are all judged).
+        contenders: add to them every evaluated architecture that is the best under one of the
+            model's posterior draws (members): those that could be the best, as far as the model knows.
+        batch_size: pairs asked between two refits within a round (``1``: every next pair is chosen
+            by the model refitted on every answer so far; ``None``: the whole round at once). The
+            one-shot schedule asks its round at once, as the paper.
         stop_when_sure: skip a later round when the model's probability that its best candidate
             beats the runner-up is at least this (``None``: always ask every judgment).
 
@@ -177,6 +184,8 @@ class Personalization:
     pair_selector: Any | None = None
     make_reward_model: Callable[[int], Any] | None = None
     candidates: int = 8
+    contenders: bool = True
+    batch_size: int | None = 1
     stop_when_sure: float | None = None
     rounds: RoundSchedule = field(init=False, repr=False)
 
@@ -190,6 +199,8 @@ class Personalization:
                 f"num_architectures must be >= 2 to form a pair, got {self.num_architectures}; "
                 "the paper draws its pairs among 5 (None: the default)"
             )
+        if self.batch_size is not None and self.batch_size < 1:
+            raise AgentConfigError(f"batch_size must be >= 1 or None (the whole round at once), got {self.batch_size!r}")
         if self.candidates < 2:
             raise AgentConfigError(f"candidates must be >= 2 to form a pair, got {self.candidates}")
         if self.stop_when_sure is not None and not 0.5 <= self.stop_when_sure <= 1.0:
@@ -215,6 +226,10 @@ class Personalization:
             return self.make_reward_model(seed)
         from reward_models import RankNetRewardModel
 
+        if self.interactive:
+            # an ensemble on bootstrap resamples: when the network is needed its members disagree
+            # where the judgments leave room, which is what the pairs of the next round are chosen by
+            return RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True)
         return RankNetRewardModel(seed=seed)
 
 
@@ -240,7 +255,7 @@ class PersonalizedSearch:
         comparisons: every judgment so far, in order.
         rounds_log: one dict per round: its number, the evaluations spent when it ran, the pairs
             asked, the strategy, the model's mode and its confidence after the refit, and the
-            seconds it took besides the judge (choosing the pairs, refitting, re-scoring).
+            longest time a judge waited for the next pairs in it (choosing them, refitting, re-scoring).
     """
 
     personalization: Personalization | None = None
@@ -307,7 +322,7 @@ class PersonalizedSearch:
         if self._plan is not None and not self._stopped:
             at = self.personalization.rounds.at
             while self._next_round < len(at) and at[self._next_round] < 1.0 and self._progress() >= at[self._next_round]:
-                self._run_round(self._top_candidates())
+                self._run_round(self._round_pool())
         return ev
 
     def _finish(self) -> None:
@@ -316,7 +331,38 @@ class PersonalizedSearch:
         if self._plan is None or self._stopped:
             return
         while self._next_round < len(self._plan):
-            self._run_round(self._top_candidates())
+            self._run_round(self._round_pool())
+        if self.personalization.interactive:
+            self._respect_direct_judgments()
+
+    def _respect_direct_judgments(self) -> None:
+        """Order the best candidates so that no one is ranked above an architecture the judge
+        preferred to it in a direct comparison (the model, a smooth function of four metrics, may
+        not fit every close call among them).
+
+        The candidates' scores are permuted, never changed: repeatedly the highest-scoring candidate
+        that no remaining candidate beat takes the highest remaining score (with a cycle of wins --
+        an inconsistent judge -- the highest-scoring one is taken).
+        """
+        top = self._top_candidates()
+        beaten: dict[int, set[int]] = {ev.index: set() for ev in top}
+        for c in self.comparisons:
+            a, b, target = c.arch_a.index, c.arch_b.index, c.outcome.target
+            if a in beaten and b in beaten and target != 0.5:
+                winner, loser = (a, b) if target > 0.5 else (b, a)
+                beaten[loser].add(winner)
+        score = {ev.index: self.search_score(ev) for ev in top}
+        remaining = sorted(beaten, key=lambda i: -score[i])  # the model's order (stable: history order on ties)
+        values = sorted(score.values(), reverse=True)
+        new: dict[int, float] = {}
+        while remaining:
+            free = [i for i in remaining if not beaten[i] & set(remaining)]
+            pick = free[0] if free else remaining[0]
+            new[pick] = values[len(new)]
+            remaining.remove(pick)
+        if any(new[i] != score[i] for i in new):
+            logger.debug("the final order of the candidates follows the direct judgments: %s", new)
+            self._rescored = [new.get(ev.index, s) for ev, s in zip(self.history, self._rescored, strict=True)]
 
     def _progress(self) -> float:
         """The share of the budget spent (the larger of evaluations and simulated time)."""
@@ -347,6 +393,25 @@ class PersonalizedSearch:
             k *= 2
         return distinct[:k]
 
+    def _round_pool(self) -> list[Evaluation]:
+        """A later round's architectures: the best candidates, and (``contenders``) every evaluated
+        architecture that is the best under one of the model's posterior draws."""
+        top = self._top_candidates()
+        if not self.personalization.contenders or not hasattr(self.learned_metric, "member_scores"):
+            return top
+        first: dict[int, Evaluation] = {}
+        for ev in self.history:
+            first.setdefault(ev.index, ev)
+        distinct = list(first.values())
+        draws = np.asarray(self.learned_metric.member_scores(metrics_of(distinct), self.env.unwrapped.context))
+        chosen = {ev.index for ev in top}
+        extra = []
+        for i in dict.fromkeys(np.argmax(draws, axis=1).tolist()):
+            if distinct[i].index not in chosen:
+                chosen.add(distinct[i].index)
+                extra.append(distinct[i])
+        return top + extra[: self.personalization.candidates]
+
     def _run_round(self, pool: Sequence[Evaluation]) -> None:
         """Ask the next round's pairs among ``pool``, refit the model, re-score the history."""
         p, k = self.personalization, self._next_round
@@ -369,22 +434,34 @@ class PersonalizedSearch:
             from reward_models.posterior import MetricFamilyPosterior
 
             model = MetricFamilyPosterior.prior(context)
-        start = time.perf_counter()
-        pairs = choose_pairs(p, pool, context, self.rng, n=wanted, exclude=self.comparisons, selection_model=model)
-        chosen = time.perf_counter()
-        new = list(p.judge(pairs, rng=self.rng)) if len(pairs) else []
-        judged = time.perf_counter()
-        self.comparisons.extend(new)
-        if not new:
-            self._log_round(k, new, pairs.strategy, None, chosen - start)
+        asked: list[Any] = []
+        strategy, seconds = "", 0.0
+        while len(asked) < wanted:
+            start = time.perf_counter()
+            left = wanted - len(asked)
+            batch = left if p.batch_size is None or not p.interactive else min(p.batch_size, left)
+            pairs = choose_pairs(p, pool, context, self.rng, n=batch, exclude=self.comparisons, selection_model=model)
+            strategy, chosen = pairs.strategy, time.perf_counter()
+            new = list(p.judge(pairs, rng=self.rng)) if len(pairs) else []
+            judged = time.perf_counter()
+            if not new:
+                seconds = max(seconds, chosen - start)
+                break
+            self.comparisons.extend(new)
+            asked.extend(new)
+            model = fit_model(p, self.comparisons, context, self.rng)
+            self._adopt(model)
+            seconds = max(seconds, chosen - start + time.perf_counter() - judged)
+        if not asked:
+            self._log_round(k, asked, strategy, None, seconds)
             return
-        self._adopt(fit_model(p, self.comparisons, context, self.rng))
+        new = asked
         confidence = None
         if p.interactive:
             from reward_models.selection import recommendation_confidence
 
             confidence = recommendation_confidence(self.learned_metric, self._top_candidates(), context)
-        self._log_round(k, new, pairs.strategy, confidence, chosen - start + time.perf_counter() - judged)
+        self._log_round(k, new, strategy, confidence, seconds)
 
     def _adopt(self, model: Any) -> None:
         self.env.unwrapped.set_reward_model(model)

@@ -316,8 +316,8 @@ def make_synthetic_preference(
 #: * ``cobb_douglas`` -- a non-linear trade-off, ``accuracy^0.6 * latency^0.4`` (utilities);
 #: * ``latency_knee`` -- accuracy, with latency free up to a knee and then costly:
 #:   ``accuracy - 3 * max(0, latency cost - 0.4)`` (latency cost = 1 - latency utility);
-#: * ``size_class_then_accuracy`` -- lexicographic: the smallest of five size classes (params
-#:   utility in fifths) first, then the best accuracy within it;
+#: * ``latency_class_then_accuracy`` -- lexicographic: the fastest of three latency classes
+#:   (latency utility in thirds) first, then the best accuracy within it;
 #: * ``near_best_then_cheapest`` -- "near the best accuracy, then the cheapest": among the
 #:   architectures within one accuracy point of the space's best, the fewest FLOPs; below that,
 #:   accuracy;
@@ -330,7 +330,7 @@ def make_synthetic_preference(
 OUT_OF_FAMILY_USERS: tuple[str, ...] = (
     "cobb_douglas",
     "latency_knee",
-    "size_class_then_accuracy",
+    "latency_class_then_accuracy",
     "near_best_then_cheapest",
     "pixel3_threshold",
     "two_devices",
@@ -393,8 +393,8 @@ def _out_of_family(name: str, context: ScoringContext) -> RewardModel | None:
         return UtilityUser(name, lambda acc, lat, par, flo: np.power(acc, 0.6) * np.power(lat, 0.4))
     if name == "latency_knee":
         return UtilityUser(name, lambda acc, lat, par, flo: acc - 3.0 * np.maximum(0.0, (1.0 - lat) - 0.4))
-    if name == "size_class_then_accuracy":
-        return UtilityUser(name, lambda acc, lat, par, flo: np.floor(np.minimum(par, 0.999) * 5.0) + acc)
+    if name == "latency_class_then_accuracy":
+        return UtilityUser(name, lambda acc, lat, par, flo: np.floor(np.minimum(lat, 0.999) * 3.0) + acc)
     if name == "near_best_then_cheapest":
         stats = context.stats(context.accuracy_metric)
         span = max(float(stats.max - stats.min), 1e-12)
