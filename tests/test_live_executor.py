@@ -180,6 +180,14 @@ def test_two_drivers_on_one_cache_do_not_train_an_architecture_twice_at_once(tmp
         time.sleep(0.02)
     second.run_all()
     assert late.result(timeout=30)[Metric.VALID_ACCURACY] > 0 and b.trainings_run == 1
+    # the other driver wrote its result (then released its claim) between our look and our claim
+    a.submit(ARCHS[2], "cifar10")
+    first.run_all()
+    looked = b._store.get_training
+    misses = iter([True])
+    b._store.get_training = lambda key: None if next(misses, False) else looked(key)
+    raced = b.submit(ARCHS[2], "cifar10")
+    assert second.calls == [] and raced.result(timeout=30)[Metric.VALID_ACCURACY] > 0 and b.trainings_run == 1
     with pytest.raises(LiveConfigError, match=r"claim_ttl=0; expected a positive number of seconds"):
         LiveBenchmark("topology", TINY, cache_path=False, claim_ttl=0)
 

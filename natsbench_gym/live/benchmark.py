@@ -491,7 +491,7 @@ class LiveBenchmark(Benchmark):
             latency_dataset = None
         self._start_heartbeat()
         if self._store.claim(key, self._owner, self.claim_ttl):
-            self._launch(key, code, data, latency_dataset, future, attempt=0)
+            self._launch_claimed(key, code, data, latency_dataset, future)
         else:
             self.waited_for_other_drivers += 1
             logger.info("live: %s is being trained by another driver of %s; waiting for its result",
@@ -511,10 +511,20 @@ class LiveBenchmark(Benchmark):
                 self._settle(key, future, result=result, release=False)
                 return
             if self._store.claim(key, self._owner, self.claim_ttl):
-                self._launch(key, code, data, latency_dataset, future, attempt=0)
+                self._launch_claimed(key, code, data, latency_dataset, future)
                 return
             time.sleep(self._claim_poll_s)
         self._settle(key, future, exc=TrialError("the LiveBenchmark was closed while waiting for another driver's result"))
+
+    def _launch_claimed(self, key, code: int, data: LiveData, latency_dataset, future: cf.Future) -> None:
+        """Launch a trial for a claimed ``key``, unless the driver that held the claim before wrote its
+        result in the meantime (it writes the result, then releases the claim)."""
+        record = self._store.get_training(key)
+        if record is not None:
+            result = self._results[key] = TrainingResult.from_dict(record)
+            self._settle(key, future, result=result)
+            return
+        self._launch(key, code, data, latency_dataset, future, attempt=0)
 
     def _start_heartbeat(self) -> None:
         """Renew this driver's claims every ``claim_ttl / 3`` seconds while trials are in flight."""
