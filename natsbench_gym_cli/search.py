@@ -60,6 +60,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--human", action="store_true", help="judge the search's pairs yourself in the browser (preference_ui.SearchJudge)")
     p.add_argument("--tui", action="store_true", help="with --human: judge in the terminal instead")
     p.add_argument("--session", default=None, help="with --human: judgments file (default: OUT/judgments-human.jsonl)")
+    p.add_argument("--port", type=int, default=0, help="with --human: the page's port on 127.0.0.1 (default 0: any free port; "
+                                                       "a fixed one lets an open tab reload after a restart)")
+    p.add_argument("--no-browser", action="store_true", help="with --human: do not open a browser (open the printed URL yourself)")
     p.add_argument("--evaluations", type=int, default=100, help="architectures to evaluate (the initial population included)")
     p.add_argument("--population", type=int, default=10, help="regularized evolution's population p")
     p.add_argument("--sample", type=int, default=5, help="regularized evolution's tournament sample s")
@@ -67,6 +70,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--schedule", default="interactive", choices=("interactive", "one-shot"),
                    help="interactive (default): rounds during the search on its best candidates, and a final round; "
                         "one-shot: the paper's single round on the initial population")
+    p.add_argument("--batch-size", type=int, default=1, metavar="N",
+                   help="interactive schedule: pairs asked between two refits of the model (default 1: each next pair is "
+                        "chosen after a refit on every answer so far; 0: a round's pairs all at once, so the page shows them together)")
     p.add_argument("--judged-architectures", type=int, default=None,
                    help="the first round's pool: the first N of the initial population (the paper's one-shot: 5; default: all of it)")
     p.add_argument("--stop-when-sure", type=float, default=None, metavar="P",
@@ -122,13 +128,14 @@ def run(args: argparse.Namespace) -> int:
         user = judge = make_user(args.preference, context, seed=args.seed, noise=noise)
         print(f"judge: {user.name} (a synthetic user; --human to judge yourself)")
     personalization = Personalization(judge, num_comparisons=args.comparisons, schedule=args.schedule,
-                                      num_architectures=args.judged_architectures, stop_when_sure=args.stop_when_sure)
+                                      num_architectures=args.judged_architectures, stop_when_sure=args.stop_when_sure,
+                                      batch_size=args.batch_size or None)
     agent = RegularizedEvolution(args.population, args.sample, seed=args.seed, personalization=personalization)
 
     def search():
         return agent.search(env, args.evaluations, callback=callbacks)
 
-    result = judge.serve(search, tui=args.tui) if args.human else search()
+    result = judge.serve(search, tui=args.tui, port=args.port, open_browser=not args.no_browser) if args.human else search()
     model = result.info.get("learned_metric", env.unwrapped.reward_model)
     comparisons = result.info.get("comparisons") or []
 
