@@ -150,6 +150,11 @@ class RankNetConfig:
             ``None``: the plain RankNet.
         prior_tolerance: the family "explains" the judgments when its mean utility orders at
             least ``1 - prior_tolerance`` of the decided (non-tie) pairs the way they were judged.
+        prior_use: how the network uses the prior when it is trained: ``"input"`` (default: the
+            posterior's mean utility is one more monotone input) or ``"residual"`` (the score is
+            ``c * prior + network``, with ``c`` the prior's own Bradley-Terry scale fitted on the
+            judgments, so the network, pulled to zero by its weight decay, learns only what the
+            prior gets wrong: regularised toward the prior).
         seed: seeds initialisation, validation split and bootstrap.
     """
 
@@ -170,6 +175,7 @@ class RankNetConfig:
     rank_grid: int = 2048
     prior: str | None = "metric-family"
     prior_tolerance: float = 0.1
+    prior_use: str = "input"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -192,6 +198,8 @@ class RankNetConfig:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
         if self.prior is not None and self.prior not in _PRIORS:
             raise UnknownNameError("RankNet prior", self.prior, (*_PRIORS, "None"))
+        if self.prior_use not in ("input", "residual"):
+            raise UnknownNameError("RankNet prior_use", self.prior_use, ("input", "residual"))
         if not 0 <= self.prior_tolerance < 1:
             raise ValueError(f"prior_tolerance must be in [0, 1), got {self.prior_tolerance!r}")
 
@@ -347,11 +355,16 @@ class RankNetTrainer:
         perm = rng.permutation(n)
         return (perm[n_val:], perm[:n_val]) if use_val else (perm, perm[:0])
 
-    def train(self, module: RankNetModule, inputs: np.ndarray, a: np.ndarray, b: np.ndarray, targets: np.ndarray, seed: int) -> TrainingReport:
+    def train(
+        self, module: RankNetModule, inputs: np.ndarray, a: np.ndarray, b: np.ndarray, targets: np.ndarray, seed: int,
+        offset: np.ndarray | None = None,
+    ) -> TrainingReport:
         """Train ``module`` in place on pairs ``(a[i], b[i])`` of rows of ``inputs`` with targets
         ``P(a preferred)``; leave it in eval mode with the best step's weights.
 
-        The validation split and the bootstrap weights are drawn from ``seed`` alone.
+        The validation split and the bootstrap weights are drawn from ``seed`` alone. ``offset``
+        (one value per row of ``inputs``) is added to the module's scores (RankNet's residual use
+        of its prior).
         """
         rng = np.random.default_rng(seed)
         members = module.members
@@ -361,6 +374,7 @@ class RankNetTrainer:
         if self.bootstrap and members > 1:
             weights = rng.poisson(1.0, size=(members, train.size)).astype(np.float64)
         xt = torch.from_numpy(inputs)
+        shift = torch.zeros(()) if offset is None else torch.from_numpy(np.asarray(offset, dtype=np.float64))
         ta, tb = torch.from_numpy(a[train]), torch.from_numpy(b[train])
         ty = torch.from_numpy(targets[train]).expand(members, -1)
         tw = torch.from_numpy(weights)
@@ -372,12 +386,12 @@ class RankNetTrainer:
         with _one_thread():
             for epoch in range(1, self.max_epochs + 1):
                 opt.zero_grad()
-                loss = self.loss(module(xt), ta, tb, ty, tw)
+                loss = self.loss(module(xt) + shift, ta, tb, ty, tw)
                 loss.backward()
                 opt.step()
                 if use_val:
                     with torch.no_grad():
-                        monitored = float(self.loss(module(xt), va, vb, vy, None)) / members
+                        monitored = float(self.loss(module(xt) + shift, va, vb, vy, None)) / members
                 else:
                     monitored = float(loss.detach()) / members
                 history.append(monitored)
@@ -390,6 +404,22 @@ class RankNetTrainer:
             module.load_state_dict(best_state)
         module.eval()
         return TrainingReport(int(epoch), int(best_epoch), float(best_loss), "validation" if use_val else "training", int(val.size), tuple(history))
+
+
+def _bradley_terry_scale(difference: np.ndarray, targets: np.ndarray, l2: float = 1e-3) -> float:
+    """The ``c >= 0`` that best explains ``targets`` as ``sigmoid(c * difference)`` (1-D logistic
+    regression through the origin by Newton's method, a small L2 penalty keeping it finite when the
+    differences separate the judgments)."""
+    c = 1.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-c * difference))
+        grad = np.sum((p - targets) * difference) + l2 * c
+        hess = np.sum(p * (1.0 - p) * difference**2) + l2
+        step = grad / hess
+        c = max(c - step, 0.0)
+        if abs(step) < 1e-8:
+            break
+    return float(c)
 
 
 @contextmanager
@@ -551,6 +581,7 @@ class RankNetRewardModel:
         self.posterior: MetricFamilyPosterior | None = None
         self.metadata: dict[str, Any] = {}
         self.training: TrainingReport | None = None
+        self.prior_scale: float | None = None
 
     @property
     def is_fitted(self) -> bool:
@@ -603,10 +634,16 @@ class RankNetRewardModel:
                 self.metadata = self._metadata(context, judges, n=len(pairs), start=start, prior_agreement=prior.agreement)
                 logger.debug("RankNet: the metric-family prior explains %d comparisons (%.0f%% ordered); network not trained", len(pairs), 100 * prior.agreement)
                 return self
-            inputs = np.concatenate([inputs, prior.utility[:, None]], axis=1)
+            if cfg.prior_use == "input":
+                inputs = np.concatenate([inputs, prior.utility[:, None]], axis=1)
 
         module = RankNetModule(inputs.shape[1], cfg.hidden, cfg.ensemble, cfg.monotone, torch.Generator().manual_seed(cfg.seed))
-        report = self.trainer.train(module, inputs, pairs.a, pairs.b, pairs.targets, cfg.seed)
+        offset = None
+        self.prior_scale = None
+        if prior is not None and cfg.prior_use == "residual":
+            self.prior_scale = _bradley_terry_scale(prior.utility[pairs.a] - prior.utility[pairs.b], pairs.targets)
+            offset = self.prior_scale * prior.utility
+        report = self.trainer.train(module, inputs, pairs.a, pairs.b, pairs.targets, cfg.seed, **({} if offset is None else {"offset": offset}))
         self.module, self.normaliser, self.training = module, pairs.normaliser, report
         self.posterior = None if prior is None else prior.posterior
         self.metadata = self._metadata(
@@ -657,13 +694,13 @@ class RankNetRewardModel:
     def input_names(self) -> tuple[str, ...]:
         """Names of the network's inputs (the features, then ``"prior"`` when the prior is an input)."""
         names = self._check_fitted().input_names
-        return (*names, "prior") if self.mode == "prior+network" else names
+        return (*names, "prior") if self.mode == "prior+network" and self.prior_scale is None else names
 
     def inputs(self, metrics: Mapping[Metric, np.ndarray]) -> np.ndarray:
         """The network's inputs ``(n, len(input_names))`` for ``{Metric: values}``."""
         normaliser = self._check_fitted()
         x = normaliser.transform(metrics)
-        if self.mode == "prior+network":
+        if self.mode == "prior+network" and self.prior_scale is None:
             prior = self.posterior.mean_utility(self.posterior.normaliser.transform(metrics))
             x = np.concatenate([x, prior[:, None]], axis=1)
         return x
@@ -689,7 +726,7 @@ class RankNetRewardModel:
         self._check_fitted()
         if self.module is None:
             return self.posterior.member_scores(metrics)
-        return self.predict(self.inputs(metrics))
+        return self.predict(self.inputs(metrics)) + self._offset(metrics)
 
     def score_many(self, metrics: Mapping[Metric, np.ndarray], context: ScoringContext | None = None) -> np.ndarray:
         """Rewards (higher is better) of ``n`` architectures: the members' mean score (mode
@@ -701,7 +738,13 @@ class RankNetRewardModel:
         self._check_fitted()
         if self.module is None:
             return self.posterior.score_many(metrics)
-        return self.predict(self.inputs(metrics)).mean(axis=0)
+        return self.predict(self.inputs(metrics)).mean(axis=0) + self._offset(metrics)
+
+    def _offset(self, metrics: Mapping[Metric, np.ndarray]) -> np.ndarray | float:
+        """The prior's part of the score in ``prior_use="residual"`` (0 otherwise)."""
+        if self.prior_scale is None or self.posterior is None:
+            return 0.0
+        return self.prior_scale * self.posterior.mean_utility(self.posterior.normaliser.transform(metrics))
 
     def loss_many(self, metrics: Mapping[Metric, np.ndarray], context: ScoringContext | None = None) -> np.ndarray:
         """The learned metric as a loss (lower is better): the negated score."""
@@ -734,6 +777,7 @@ class RankNetRewardModel:
             "state_dict": None if self.module is None else {k: v.detach().clone() for k, v in self.module.state_dict().items()},
             "inputs": None if self.module is None else self.module.inputs,
             "prior": prior,
+            "prior_scale": self.prior_scale,
             "metadata": _plain(self.metadata),
         }
         with atomic_path(path) as tmp:
@@ -775,6 +819,7 @@ class RankNetRewardModel:
             module.load_state_dict(payload["state_dict"])
             module.eval()
             model.module = module
+        model.prior_scale = payload.get("prior_scale")
         model.metadata = dict(payload.get("metadata", {}))
         return model
 
