@@ -43,8 +43,9 @@ class _TqdmConsoleHandler(logging.StreamHandler):
 def log_to_file(path: str | Path, verbose: bool = False, console: IO[str] | None = None) -> Path:
     """Send the log to ``path`` (INFO, or DEBUG with ``verbose``) and only warnings to the console.
 
-    Replaces the root logger's handlers, so calling it again (a second job in one process) moves
-    the log instead of doubling it.
+    Replaces the handlers an earlier call installed, so calling it again (a second job in one
+    process) moves the log instead of doubling it; handlers installed by others (a test's log
+    capture, an application's own) stay.
 
     Args:
         path: the run's log file (its folder is created; the file is appended to).
@@ -58,8 +59,9 @@ def log_to_file(path: str | Path, verbose: bool = False, console: IO[str] | None
     path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
+        if getattr(handler, "_natsbench_gym_console", False):
+            root.removeHandler(handler)
+            handler.close()
     level = logging.DEBUG if verbose else logging.INFO
     to_file = logging.FileHandler(path, encoding="utf-8")
     to_file.setLevel(level)
@@ -67,8 +69,9 @@ def log_to_file(path: str | Path, verbose: bool = False, console: IO[str] | None
     to_console = _TqdmConsoleHandler(console if console is not None else sys.stderr)
     to_console.setLevel(logging.WARNING)
     to_console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root.addHandler(to_file)
-    root.addHandler(to_console)
+    for handler in (to_file, to_console):
+        handler._natsbench_gym_console = True
+        root.addHandler(handler)
     root.setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
