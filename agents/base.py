@@ -428,7 +428,7 @@ class SearchAgent(ABC):
     def _search(self) -> None:
         """Propose architectures through :meth:`evaluate` until it raises :class:`BudgetExhausted`."""
 
-    def _finish(self) -> None:
+    def _finish(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Called once after :meth:`_search` has stopped (budget spent or stopped), before the result is
         built: nothing can be evaluated any more (a personalized search asks its final round here)."""
 

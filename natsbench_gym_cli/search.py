@@ -35,10 +35,10 @@ import numpy as np
 
 import natsbench_gym
 from natsbench_gym import ENV_IDS
-from natsbench_gym_cli.console import SearchProgressBar, log_to_file
 from natsbench_gym.errors import NATSBenchGymError
 from natsbench_gym.rewards import FIXED_METRICS, ScoringContext
 from natsbench_gym.types import LATENCY_DEVICES, Metric
+from natsbench_gym_cli.console import SearchProgressBar, log_to_file
 
 logger = logging.getLogger("search")
 

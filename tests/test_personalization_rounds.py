@@ -3,10 +3,10 @@ recommendation, how sure the model is, and the paper's one-shot protocol kept as
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
-import gymnasium as gym
 import natsbench_gym
 from agents.errors import AgentConfigError
 from agents.evolution import RegularizedEvolution
