@@ -53,9 +53,9 @@ def _env(dataset: str):
     if dataset not in _ENVS:
         import gymnasium as gym
 
-        import natsbench_gym  # noqa: F401  (registers the envs)
+        from natsbench_gym import ENV_IDS
 
-        _ENVS[dataset] = gym.make("NATSBench-Topology-v0", dataset=dataset)
+        _ENVS[dataset] = gym.make(ENV_IDS["topology"], dataset=dataset)
     return _ENVS[dataset]
 
 

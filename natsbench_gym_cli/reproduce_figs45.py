@@ -144,10 +144,11 @@ def run_job(job: Job) -> dict[str, Any]:
 
     import natsbench_gym
     from agents.base import SearchBudget
+    from natsbench_gym import ENV_IDS
 
     bench = natsbench_gym.load_benchmark("topology", job.data)
     env = gym.make(
-        "NATSBench-Topology-v0", dataset=job.dataset, benchmark=bench, budget=job.epochs, reward_model=job.metric,
+        ENV_IDS["topology"], dataset=job.dataset, benchmark=bench, budget=job.epochs, reward_model=job.metric,
         accuracy_metric=f"{job.search_accuracy}_accuracy",
     )
     personalization = None
@@ -581,19 +582,20 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if args.executor == "ray":
         from natsbench_gym.live.executor import RayExecutor
 
-        with RayExecutor(None if args.address else args.workers, args.address) as ray_executor:
-            for i, run in enumerate(ray_executor.map_unordered(run_job, jobs, _init_worker), 1):
+        with RayExecutor(None if args.address else args.workers, args.address) as ray_executor, _bar(len(jobs)) as bar:
+            for run in ray_executor.map_unordered(run_job, jobs, _init_worker):
                 runs.append(run)
-                _progress(i, len(jobs), start)
+                bar.update()
     elif args.workers <= 1:
-        for i, job in enumerate(jobs, 1):
-            runs.append(run_job(job))
-            _progress(i, len(jobs), start)
+        with _bar(len(jobs)) as bar:
+            for job in jobs:
+                runs.append(run_job(job))
+                bar.update()
     else:
-        with multiprocessing.get_context("fork").Pool(args.workers, initializer=_init_worker) as pool:
-            for i, run in enumerate(pool.imap_unordered(run_job, jobs, chunksize=4), 1):
+        with multiprocessing.get_context("fork").Pool(args.workers, initializer=_init_worker) as pool, _bar(len(jobs)) as bar:
+            for run in pool.imap_unordered(run_job, jobs, chunksize=4):
                 runs.append(run)
-                _progress(i, len(jobs), start)
+                bar.update()
     seconds = time.perf_counter() - start
     runs.sort(key=lambda r: (_order((r["metric"], r["dataset"], r["algo"], r["variant"], 0)), r["seed"]))
 
@@ -623,9 +625,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     return 0
 
 
-def _progress(i: int, n: int, start: float) -> None:
-    if i == n or i % max(1, n // 20) == 0:
-        logger.info("%d/%d runs (%.0f s)", i, n, time.perf_counter() - start)
+def _bar(total: int):
+    """The progress bar over the sweep's runs (count, rate, time left)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="figs 4-5", unit="run", file=sys.stderr)
 
 
 if __name__ == "__main__":

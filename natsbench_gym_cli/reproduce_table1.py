@@ -389,11 +389,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     else:
         pool = mp.get_context("spawn" if sys.platform == "darwin" else "fork").Pool(args.workers, _init_worker, (args.data, settings))
         results = pool.imap_unordered(_run_task, tasks, chunksize=1)
+    from tqdm import tqdm
+
     try:
-        for i, task_rows in enumerate(results, start=1):
+        for task_rows in tqdm(results, total=len(tasks), desc="table I", unit="task", file=sys.stderr):
             rows.extend(task_rows)
-            if i % max(1, len(tasks) // 20) == 0 or i == len(tasks):
-                logger.info("%d/%d tasks done (%.0f s)", i, len(tasks), time.perf_counter() - start)
     finally:
         if args.executor == "ray":
             ray_executor.shutdown()
