@@ -17,6 +17,7 @@ when a model is fitted or a pair chosen.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,8 @@ from reward_models.preferences import Comparison, PreferenceDataset
 from reward_models.selection import PairBatch, PairSelector, RandomPairSelector, _oriented
 
 __all__ = ["PairwiseGPRewardModel", "BoTorchEUBOSelector"]
+
+logger = logging.getLogger(__name__)
 
 
 def _botorch():
@@ -70,6 +73,7 @@ class PairwiseGPRewardModel:
         """Fit the GP's hyperparameters and Laplace posterior to the judgments."""
         _botorch()
         import torch
+        from botorch.exceptions.errors import ModelFittingError
         from botorch.fit import fit_gpytorch_mll
         from botorch.models import PairwiseGP, PairwiseLaplaceMarginalLogLikelihood
 
@@ -87,7 +91,12 @@ class PairwiseGPRewardModel:
             winners = [(pos[c.arch_a.index], pos[c.arch_b.index]) if c.outcome.target > 0.5 else (pos[c.arch_b.index], pos[c.arch_a.index]) for c in decided]
             torch.manual_seed(self.seed)
             gp = PairwiseGP(x, torch.tensor(winners, dtype=torch.long))
-            fit_gpytorch_mll(PairwiseLaplaceMarginalLogLikelihood(gp.likelihood, gp))
+            try:
+                fit_gpytorch_mll(PairwiseLaplaceMarginalLogLikelihood(gp.likelihood, gp))
+            except ModelFittingError as exc:
+                # BoTorch gives up on the hyperparameters now and then (about 1 fit in 500 here): keep
+                # the Laplace posterior at its default hyperparameters rather than lose the judgments
+                logger.warning("PairwiseGP: hyperparameter fit failed (%s); using the default hyperparameters", exc)
             self.gp = gp
         return self
 
