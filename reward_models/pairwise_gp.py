@@ -28,7 +28,7 @@ from natsbench_gym.types import Metric
 from reward_models.errors import NotFittedError, PreferenceDataError
 from reward_models.features import FeatureNormaliser, resolve_features
 from reward_models.preferences import Comparison, PreferenceDataset
-from reward_models.selection import PairBatch, PairSelector, RandomPairSelector, _oriented
+from reward_models.selection import PairBatch, PairSelector, RandomPairSelector, pick_pairs
 
 __all__ = ["PairwiseGPRewardModel", "BoTorchEUBOSelector"]
 
@@ -164,17 +164,4 @@ class BoTorchEUBOSelector(PairSelector):
         with torch.no_grad():
             value = AnalyticExpectedUtilityOfBestOption(pref_model=model.gp)(torch.stack([x[ii], x[jj]], dim=1)).numpy()
         ranking = np.lexsort((rng.random(len(value)), -value))
-        chosen: list[tuple[int, int]] = []
-        used: set[int] = set()
-        taken: set[int] = set()
-        for strict in (True, False):
-            for c in ranking:
-                if len(chosen) == n:
-                    break
-                a, b = int(population[ii[c]]), int(population[jj[c]])
-                if c in taken or (strict and (a in used or b in used)):
-                    continue
-                taken.add(int(c))
-                used.update((a, b))
-                chosen.append(_oriented(a, b, rng))
-        return PairBatch(tuple(chosen), self.name)
+        return PairBatch(tuple(pick_pairs(ranking, population[ii], population[jj], n, rng)), self.name)

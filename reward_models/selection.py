@@ -52,6 +52,7 @@ __all__ = [
     "EUBOPairSelector",
     "Confidence",
     "recommendation_confidence",
+    "pick_pairs",
     "make_selector",
 ]
 
@@ -151,6 +152,28 @@ def _oriented(a: int, b: int, rng: np.random.Generator) -> tuple[int, int]:
     return (a, b) if rng.random() < 0.5 else (b, a)
 
 
+def pick_pairs(
+    ranking: np.ndarray, a: np.ndarray, b: np.ndarray, n: int, rng: np.random.Generator, diversity: bool = True
+) -> list[tuple[int, int]]:
+    """The first ``n`` candidate pairs ``(a[c], b[c])`` in ``ranking`` order, each shown in random
+    order; with ``diversity`` each architecture is used at most once while possible (one model would
+    otherwise ask about one borderline architecture ``n`` times), then the rest in order."""
+    chosen: list[tuple[int, int]] = []
+    used_archs: set[int] = set()
+    used: set[int] = set()
+    for strict in ((True, False) if diversity else (False,)):
+        for c in ranking:
+            if len(chosen) == n:
+                break
+            x, y = int(a[c]), int(b[c])
+            if c in used or (strict and (x in used_archs or y in used_archs)):
+                continue
+            used.add(int(c))
+            used_archs.update((x, y))
+            chosen.append(_oriented(x, y, rng))
+    return chosen
+
+
 class RandomPairSelector(PairSelector):
     """Unique random pairs, as the paper's Alg. 2: draw two different architectures, keep new pairs."""
 
@@ -244,19 +267,7 @@ class ActivePairSelector(PairSelector):
             informativeness = -np.abs(p.mean(axis=0) - 0.5)
         # Random tie-break, so equal candidates are not chosen by position.
         ranking = np.lexsort((rng.random(len(informativeness)), -informativeness))
-        chosen: list[tuple[int, int]] = []
-        used_archs: set[int] = set()
-        used_pairs: set[int] = set()
-        for strict in ((True, False) if self.diversity else (False,)):
-            for c in ranking:
-                if len(chosen) == n:
-                    break
-                a, b = int(population[cand_i[c]]), int(population[cand_j[c]])
-                if c in used_pairs or (strict and (a in used_archs or b in used_archs)):
-                    continue
-                used_pairs.add(int(c))
-                used_archs.update((a, b))
-                chosen.append(_oriented(a, b, rng))
+        chosen = pick_pairs(ranking, population[cand_i], population[cand_j], n, rng, self.diversity)
         return PairBatch(tuple(chosen), f"active:{criterion}")
 
     def _candidates(self, positions, population, excluded, rng, n) -> tuple[np.ndarray, np.ndarray]:
@@ -337,20 +348,7 @@ class EUBOPairSelector(PairSelector):
             ii, jj = ii[keep], jj[keep]
         value = np.maximum(utilities[:, ii], utilities[:, jj]).mean(axis=0)
         ranking = np.lexsort((rng.random(len(value)), -value))
-        chosen: list[tuple[int, int]] = []
-        used_archs: set[int] = set()
-        used: set[int] = set()
-        for strict in ((True, False) if self.diversity else (False,)):
-            for c in ranking:
-                if len(chosen) == n:
-                    break
-                a, b = int(population[ii[c]]), int(population[jj[c]])
-                if c in used or (strict and (a in used_archs or b in used_archs)):
-                    continue
-                used.add(int(c))
-                used_archs.update((a, b))
-                chosen.append(_oriented(a, b, rng))
-        return PairBatch(tuple(chosen), self.name)
+        return PairBatch(tuple(pick_pairs(ranking, population[ii], population[jj], n, rng, self.diversity)), self.name)
 
     def __repr__(self) -> str:
         return f"EUBOPairSelector(diversity={self.diversity})"
