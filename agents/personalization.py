@@ -494,7 +494,10 @@ class PersonalizedSearch:
             if self.personalization.interactive and self.history:
                 from reward_models.selection import recommendation_confidence
 
-                info["confidence"] = recommendation_confidence(self.learned_metric, self._top_candidates(), self.env.unwrapped.context)
+                # the final order (which follows the direct judgments), the model's probabilities
+                info["confidence"] = recommendation_confidence(
+                    self.learned_metric, self._top_candidates(), self.env.unwrapped.context, ranked=True
+                )
         return info
 
 

@@ -376,20 +376,25 @@ class Confidence:
         return f"#{self.best} beats the runner-up #{self.runner_up} with probability {self.probability:.2f}"
 
 
-def recommendation_confidence(model: Any, candidates: Iterable[int] | np.ndarray, context: ScoringContext) -> Confidence:
+def recommendation_confidence(
+    model: Any, candidates: Iterable[int] | np.ndarray, context: ScoringContext, ranked: bool = False
+) -> Confidence:
     """The model's confidence that its best candidate beats the runner-up (see :class:`Confidence`).
 
     Args:
         model: a fitted preference model (``score_many``; ``member_scores`` for posterior draws).
         candidates: official indices (or objects with ``index``), e.g. an agent's evaluations.
         context: where the candidates' metrics come from.
+        ranked: the candidates are in the order recommended (the first is the recommendation, the
+            second the runner-up), instead of the model's mean-score order.
     """
-    pop = np.unique(np.fromiter((int(getattr(i, "index", i)) for i in candidates), dtype=np.int64))
+    indices = list(dict.fromkeys(int(getattr(i, "index", i)) for i in candidates))
+    pop = np.asarray(indices if ranked else sorted(indices), dtype=np.int64)
     if pop.size == 0:
         raise PairSelectionError("recommendation_confidence needs at least one candidate")
     scores = _member_scores(model, pop, context)
     mean = scores.mean(axis=0)
-    order = np.argsort(-mean, kind="stable")
+    order = np.arange(pop.size) if ranked else np.argsort(-mean, kind="stable")
     if pop.size == 1:
         return Confidence(int(pop[0]), -1, 1.0)
     i, j = int(order[0]), int(order[1])

@@ -253,3 +253,9 @@ def test_search_cli_knows_every_user_and_device():
     assert len(LATENCY_DEVICES) == 27
     args = build_parser().parse_args(["--schedule", "one-shot", "--device", "pixel3", "--stop-when-sure", "0.9"])
     assert (args.schedule, args.device, args.stop_when_sure, args.judged_architectures) == ("one-shot", "pixel3", 0.9, None)
+
+
+def test_the_reported_confidence_is_about_the_recommendation(env):
+    p = Personalization(user_of(env, "weighted"), num_comparisons=8)
+    result = RegularizedEvolution(8, 4, seed=5, personalization=p).search(env, 40)
+    assert result.info["confidence"].best == result.best.index
