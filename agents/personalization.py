@@ -47,6 +47,7 @@ from agents.proposals import sample_architecture
 from natsbench_gym.errors import UnknownNameError
 from natsbench_gym.types import Metric
 from reward_models.human_preference import Judge
+from reward_models.preferences import pair_key
 
 __all__ = [
     "RoundSchedule",
@@ -56,7 +57,6 @@ __all__ = [
     "metrics_of",
     "choose_pairs",
     "fit_model",
-    "fit_learned_metric",
 ]
 
 logger = logging.getLogger(__name__)
@@ -385,10 +385,10 @@ class PersonalizedSearch:
             if ev.index not in seen:
                 seen.add(ev.index)
                 distinct.append(ev)
-        judged = {frozenset((c.arch_a.index, c.arch_b.index)) for c in self.comparisons or ()}
+        judged = {pair_key(*c.indices) for c in self.comparisons or ()}
         while k < len(distinct):
             top = [ev.index for ev in distinct[:k]]
-            if sum(frozenset((a, b)) not in judged for j, a in enumerate(top) for b in top[j + 1 :]) >= 1:
+            if any(pair_key(a, b) not in judged for j, a in enumerate(top) for b in top[j + 1 :]):
                 break
             k *= 2
         return distinct[:k]
@@ -418,7 +418,6 @@ class PersonalizedSearch:
         self._next_round += 1
         wanted = self._plan[k]
         context = self.env.unwrapped.context
-        sure = None
         if k > 0 and p.stop_when_sure is not None:
             from reward_models.selection import recommendation_confidence
 
@@ -455,13 +454,12 @@ class PersonalizedSearch:
         if not asked:
             self._log_round(k, asked, strategy, None, seconds)
             return
-        new = asked
         confidence = None
         if p.interactive:
             from reward_models.selection import recommendation_confidence
 
             confidence = recommendation_confidence(self.learned_metric, self._top_candidates(), context)
-        self._log_round(k, new, strategy, confidence, seconds)
+        self._log_round(k, asked, strategy, confidence, seconds)
 
     def _adopt(self, model: Any) -> None:
         self.env.unwrapped.set_reward_model(model)
@@ -524,8 +522,7 @@ def choose_pairs(
     selector = personalization.selector()
     n = personalization.num_comparisons if n is None else n
     members = {ev.index for ev in pool}
-    judged = {frozenset((c.arch_a.index, c.arch_b.index)) for c in exclude}
-    judged_here = [tuple(sorted(pair)) for pair in judged if pair <= members and len(pair) == 2]
+    judged_here = sorted({pair_key(*c.indices) for c in exclude if set(c.indices) <= members and len(set(c.indices)) == 2})
     available = len(members) * (len(members) - 1) // 2 - len(judged_here)
     asked = min(n, available)
     if asked < n:
@@ -538,13 +535,3 @@ def fit_model(personalization: Personalization, comparisons: Sequence[Any], cont
     model = personalization.new_model(int(rng.integers(2**31)))
     model.fit(list(comparisons), context)
     return model
-
-
-def fit_learned_metric(
-    personalization: Personalization, pool: Sequence[Evaluation], context, rng: np.random.Generator
-) -> tuple[Any, list[Any]]:
-    """The paper's one round (Alg. 1, lines 17-20): pairs among ``pool`` (Alg. 2), judged, the model
-    fitted on them (Alg. 3). Returns the model and the judgments."""
-    pairs = choose_pairs(personalization, pool, context, rng)
-    comparisons = list(personalization.judge(pairs, rng=rng))
-    return fit_model(personalization, comparisons, context, rng), comparisons
