@@ -26,7 +26,7 @@ from collections import deque
 from agents.base import Evaluation, SearchAgent
 from agents.errors import AgentConfigError
 from agents.personalization import Personalization, PersonalizedSearch
-from agents.proposals import mutate_architecture, sample_architecture
+from agents.proposals import mutate_architecture
 
 __all__ = ["RegularizedEvolution", "PersonalizedEvolution"]
 
@@ -75,8 +75,9 @@ class RegularizedEvolution(PersonalizedSearch, SearchAgent):
 
     def _search(self) -> None:
         self.population = deque()
-        for _ in range(self.population_size):
-            self.population.append(self.evaluate(sample_architecture(self.env, self.rng)))
+        for i in range(self.population_size):
+            # uniformly random; with a warm start, earlier users' recommendations first
+            self.population.append(self.evaluate(self._initial_architecture(i, self.population_size)))
         if self.personalization is not None:
             self._learn_metric(list(self.population))
         while True:

@@ -169,6 +169,15 @@ class Personalization:
             one-shot schedule asks its round at once, as the paper.
         stop_when_sure: skip a later round when the model's probability that its best candidate
             beats the runner-up is at least this (``None``: always ask every judgment).
+        warm_start: start from earlier users (the paper's outlook; :mod:`reward_models.library`): a
+            :class:`~reward_models.library.PopulationPrior`, or a
+            :class:`~reward_models.library.PreferenceLibrary` (its sessions in the env's space). Their
+            preferences are mixed into the metric family's prior (the first pairs and the model;
+            the new user's judgments decide how much of it stays), and a share of the first
+            architectures are earlier users' recommendations. ``None``: a cold start.
+        remember: a :class:`~reward_models.library.PreferenceLibrary` (or its path) that the finished
+            session is added to, for later users' warm start. ``None`` (default): nothing is stored.
+        remember_label: the name the session is remembered under (optional).
 
     Example:
         >>> from agents.personalization import Personalization  # doctest: +SKIP
@@ -187,6 +196,9 @@ class Personalization:
     contenders: bool = True
     batch_size: int | None = 1
     stop_when_sure: float | None = None
+    warm_start: Any | None = None
+    remember: Any | None = None
+    remember_label: str | None = None
     rounds: RoundSchedule = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -206,6 +218,30 @@ class Personalization:
         if self.stop_when_sure is not None and not 0.5 <= self.stop_when_sure <= 1.0:
             raise AgentConfigError(f"stop_when_sure must be a probability in [0.5, 1] or None, got {self.stop_when_sure!r}")
         self.rounds = RoundSchedule.parse(self.schedule)
+        from reward_models.library import PopulationPrior, PreferenceLibrary
+
+        if self.warm_start is not None and not isinstance(self.warm_start, (PopulationPrior, PreferenceLibrary)):
+            raise AgentConfigError(
+                f"warm_start must be a PopulationPrior or a PreferenceLibrary, got {self.warm_start!r}; "
+                "e.g. warm_start=PreferenceLibrary(path)"
+            )
+        if self.remember is not None and not isinstance(self.remember, PreferenceLibrary):
+            if isinstance(self.remember, (str, bytes)) or hasattr(self.remember, "__fspath__"):
+                self.remember = PreferenceLibrary(self.remember)
+            else:
+                raise AgentConfigError(f"remember must be a PreferenceLibrary or a path, got {self.remember!r}")
+
+    def population(self, space: str) -> Any | None:
+        """The population prior of ``warm_start`` for a search in ``space`` (``None``: a cold start,
+        or a library without a session in that space)."""
+        from reward_models.library import PreferenceLibrary
+
+        prior = self.warm_start
+        if isinstance(prior, PreferenceLibrary):
+            prior = prior.population_prior(space=space)
+        if prior is None or prior.users == 0:
+            return None
+        return prior
 
     @property
     def interactive(self) -> bool:
@@ -220,8 +256,9 @@ class Personalization:
             return make_selector(self.pair_selector)
         return EUBOPairSelector() if self.interactive else RandomPairSelector()
 
-    def new_model(self, seed: int) -> Any:
-        """An unfitted ranking model seeded with ``seed``."""
+    def new_model(self, seed: int, population: Any = None) -> Any:
+        """An unfitted ranking model seeded with ``seed`` (with the warm start's ``population``
+        prior when the default model is used)."""
         if self.make_reward_model is not None:
             return self.make_reward_model(seed)
         from reward_models import RankNetRewardModel
@@ -229,8 +266,8 @@ class Personalization:
         if self.interactive:
             # an ensemble on bootstrap resamples: when the network is needed its members disagree
             # where the judgments leave room, which is what the pairs of the next round are chosen by
-            return RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True)
-        return RankNetRewardModel(seed=seed)
+            return RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True, population=population)
+        return RankNetRewardModel(seed=seed, population=population)
 
 
 def metrics_of(evaluations: Sequence[Evaluation]) -> dict[Metric, np.ndarray]:
@@ -265,6 +302,8 @@ class PersonalizedSearch:
     _rescored: list[float] | None = None
     _plan: list[int] | None = None
     _next_round: int = 0
+    _population: Any | None = None
+    _seeded: list[tuple[int, ...]] | None = None
 
     def search(
         self,
@@ -277,7 +316,52 @@ class PersonalizedSearch:
         self.rounds_log = None
         self._rescored = None
         self._plan, self._next_round = None, 0
-        return super().search(env, budget, callback)
+        self._seeded = None
+        p = self.personalization
+        self._population = None if p is None else p.population(env.unwrapped.space.kind.value)
+        result = super().search(env, budget, callback)
+        if self._population is not None and self.learned_metric is not None:
+            result.info["warm_start"] = self._warm_start_info()
+        if p is not None and p.remember is not None and self.comparisons:
+            session = p.remember.add_result(result, env.unwrapped.context, label=p.remember_label)
+            result.info["remembered"] = {"library": str(p.remember.path), "session": session}
+            logger.info("session remembered as #%d in %s", session, p.remember.path)
+        return result
+
+    def _warm_start_info(self) -> dict[str, Any]:
+        """How the warm start went: earlier users, the population's share of the prior before and
+        after the judgments, and whether the judgments disagree with the population."""
+        post = self.learned_metric
+        post = getattr(post, "posterior", None) if not hasattr(post, "population_share") else post
+        share = getattr(post, "population_share", None)
+        evidence = getattr(post, "population_evidence", None)
+        return {
+            "users": self._population.users,
+            "weight": self._population.weight,
+            "share": share,
+            "evidence": evidence,
+            "disagrees": bool(evidence is not None and evidence < -np.log(3.0)),
+            "seeded": len(self._seeded or ()),
+        }
+
+    def _initial_architecture(self, i: int, n: int) -> tuple[int, ...]:
+        """The ``i``-th of a search's ``n`` first architectures: with a warm start, the first ones are
+        earlier users' recommendations (:meth:`PopulationPrior.initial_architectures
+        <reward_models.library.PopulationPrior.initial_architectures>`), the rest uniformly random."""
+        if i == 0 or self._seeded is None:
+            self._seeded = []
+            if self._population is not None:
+                base = self.env.unwrapped
+                for arch in self._population.initial_architectures(n, self.rng):
+                    try:
+                        enc = base.space.to_encoding(arch)
+                    except (ValueError, KeyError):
+                        continue
+                    if not base.constrained or base.is_feasible(enc):
+                        self._seeded.append(tuple(enc))
+        if i < len(self._seeded):
+            return self._seeded[i]
+        return sample_architecture(self.env, self.rng)
 
     def search_score(self, evaluation: Evaluation) -> float:
         """The evaluation's score under the current search metric (the learned one once there is one)."""
@@ -292,7 +376,7 @@ class PersonalizedSearch:
         seen: set[tuple[int, ...]] = set()
         pool = []
         while len(pool) < n:
-            enc = sample_architecture(self.env, self.rng)
+            enc = self._initial_architecture(len(seen), n)
             if enc in seen and len(seen) < self.space.size:
                 continue
             seen.add(enc)
@@ -432,7 +516,7 @@ class PersonalizedSearch:
         if model is None and p.interactive:
             from reward_models.posterior import MetricFamilyPosterior
 
-            model = MetricFamilyPosterior.prior(context)
+            model = MetricFamilyPosterior.prior(context, population=self._population)
         asked: list[Any] = []
         strategy, seconds = "", 0.0
         while len(asked) < wanted:
@@ -448,7 +532,7 @@ class PersonalizedSearch:
                 break
             self.comparisons.extend(new)
             asked.extend(new)
-            model = fit_model(p, self.comparisons, context, self.rng)
+            model = fit_model(p, self.comparisons, context, self.rng, population=self._population)
             self._adopt(model)
             seconds = max(seconds, chosen - start + time.perf_counter() - judged)
         if not asked:
@@ -530,8 +614,8 @@ def choose_pairs(
     return selector.select(pool, asked, rng, exclude=judged_here, model=selection_model, context=context)
 
 
-def fit_model(personalization: Personalization, comparisons: Sequence[Any], context, rng: np.random.Generator) -> Any:
-    """A new model (seeded from ``rng``) fitted on ``comparisons``."""
-    model = personalization.new_model(int(rng.integers(2**31)))
+def fit_model(personalization: Personalization, comparisons: Sequence[Any], context, rng: np.random.Generator, population: Any = None) -> Any:
+    """A new model (seeded from ``rng``) fitted on ``comparisons`` (with a warm start's ``population`` prior)."""
+    model = personalization.new_model(int(rng.integers(2**31)), population=population)
     model.fit(list(comparisons), context)
     return model

@@ -185,6 +185,13 @@ class _Hypotheses:
         return f"constraint: {names[self.objective[c]]} where {names[self.constrained[c]]} rank >= {self.level[c]:.2f}"
 
 
+def _logsumexp(x: np.ndarray) -> float:
+    m = float(np.max(x))
+    if not np.isfinite(m):
+        return m
+    return m + float(np.log(np.sum(np.exp(x - m))))
+
+
 class MetricFamilyPosterior:
     """Posterior over the metric family (see the module docs); a reward model once fitted.
 
@@ -202,13 +209,23 @@ class MetricFamilyPosterior:
     #: Reward-model protocol: a refit changes the scores, so consumers ask afresh, never precompute.
     precomputable = False
 
-    def __init__(self, config: MetricFamilyConfig | None = None, **overrides: Any) -> None:
+    def __init__(self, config: MetricFamilyConfig | None = None, *, population: Any = None, **overrides: Any) -> None:
         config = config or MetricFamilyConfig()
         if overrides:
             config = MetricFamilyConfig(**{**config.__dict__, **overrides})
         self.config = config
+        self.population = population
         self.normaliser: Any = None
         self.log_posterior: np.ndarray | None = None
+        #: With a population prior: the share of the posterior that comes from the population
+        #: component (its prior weight before any judgment; Bayes' rule moves it), else ``None``.
+        self.population_share: float | None = None
+        #: With a population prior: log Bayes factor of the population component against the flat
+        #: prior on the judgments (below ``-log 3``: the judgments disagree with earlier users).
+        self.population_evidence: float | None = None
+        #: With a population prior: the population's weight in the prior that was used, learned
+        #: from the judgments (``population.weight``, or 0 when the judgments disagree with it).
+        self.population_weight: float | None = None
         self._hyp: _Hypotheses | None = None
 
     @property
@@ -228,13 +245,14 @@ class MetricFamilyPosterior:
         return model
 
     @classmethod
-    def prior(cls, context: ScoringContext, features: Sequence[str] | None = None, **overrides: Any) -> MetricFamilyPosterior:
-        """The posterior before any judgment (the family's prior), usable as a model: its draws let a
+    def prior(cls, context: ScoringContext, features: Sequence[str] | None = None, population: Any = None, **overrides: Any) -> MetricFamilyPosterior:
+        """The posterior before any judgment (the family's prior, mixed with ``population``'s when
+        given: a :class:`~reward_models.library.PopulationPrior`), usable as a model: its draws let a
         pair selector choose the first pairs by what the family could mean, not at random."""
         metrics = resolve_features(tuple(features) if features else None, context)
         normaliser = FeatureNormaliser.from_context(metrics, context, "both", 2048)
         empty = np.zeros((0, 2 * len(metrics)))
-        return cls(**overrides).fit_features(empty, empty, np.zeros(0), normaliser)
+        return cls(population=population, **overrides).fit_features(empty, empty, np.zeros(0), normaliser)
 
     # --- fitting ---------------------------------------------------------------------------------
     def fit(self, comparisons: PreferenceDataset | Iterable[Comparison], context: ScoringContext, features: Sequence[str] | None = None) -> MetricFamilyPosterior:
@@ -262,8 +280,40 @@ class MetricFamilyPosterior:
         f = len(normaliser.metrics)
         self.normaliser = normaliser
         self._hyp = _Hypotheses.build(f, self.config)
-        self.log_posterior = self._hyp.log_prior + self.log_likelihood(xa, xb, y)
+        log_likelihood = self.log_likelihood(xa, xb, y)
+        self.log_posterior = self._log_prior(log_likelihood) + log_likelihood
         return self
+
+    def _log_prior(self, log_likelihood: np.ndarray) -> np.ndarray:
+        """The family's prior, or (with a population prior) its mixture with the population's."""
+        hyp, cfg = self._hyp, self.config
+        self.population_share = self.population_evidence = self.population_weight = None
+        if self.population is None:
+            return hyp.log_prior
+        key = (cfg.seed, cfg.weighted_samples, cfg.dirichlet_alpha, hyp.size)
+        pop = self.population.population_distribution(hyp, [m.value for m in self.normaliser.metrics], cfg.thresholds, key=key)
+        if pop is None:
+            return hyp.log_prior
+        with np.errstate(divide="ignore"):
+            log_pop = np.log(pop)
+        log_z_flat = _logsumexp(hyp.log_prior + log_likelihood)
+        log_z_pop = _logsumexp(log_pop + log_likelihood)
+        self.population_evidence = float(log_z_pop - log_z_flat)
+        # The weight is learned from the judgments (empirical Bayes): the mixture's marginal
+        # likelihood (1 - w) Z_flat + w Z_pop is linear in w, so its maximum over [0, weight] is
+        # the population's full weight when the population explains the judgments at least as
+        # well as the flat prior, and 0 otherwise -- a user unlike the library gets the cold posterior.
+        w = float(self.population.weight) if self.population_evidence >= 0.0 else 0.0
+        self.population_weight = w
+        if w <= 0.0:
+            self.population_share = 0.0
+            return hyp.log_prior
+        if w >= 1.0:
+            self.population_share = 1.0
+            return log_pop
+        self.population_share = float(1.0 / (1.0 + np.exp(np.log1p(-w) - np.log(w) - self.population_evidence)))
+        with np.errstate(divide="ignore"):
+            return np.logaddexp(np.log1p(-w) + hyp.log_prior, np.log(w) + log_pop)
 
     def log_likelihood(self, xa: np.ndarray, xb: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Log-likelihood of each hypothesis for judgments ``y`` (1: a, 0: b, 0.5: tie), shape ``(h,)``."""

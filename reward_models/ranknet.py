@@ -523,11 +523,13 @@ class PriorFit:
         return self.agreement >= 1.0 - tolerance - 1e-12
 
 
-def fit_prior(pairs: JudgedPairs, context: ScoringContext, rank_grid: int, seed: int) -> PriorFit:
+def fit_prior(pairs: JudgedPairs, context: ScoringContext, rank_grid: int, seed: int, population: Any = None) -> PriorFit:
     """Fit the metric-family posterior (RankNet's prior) to ``pairs`` and measure its agreement.
 
     The posterior reads both normalisations of the features (min-max utility and rank); when the
     model's own features are in another representation, they are computed again in that one.
+    ``population`` (a :class:`~reward_models.library.PopulationPrior`) mixes earlier users'
+    preferences into the family's prior (warm start).
     """
     both = pairs.normaliser
     xb = pairs.features
@@ -535,7 +537,7 @@ def fit_prior(pairs: JudgedPairs, context: ScoringContext, rank_grid: int, seed:
         both = FeatureNormaliser.from_context(both.metrics, context, "both", rank_grid)
         xb = both.transform(pairs.values)
     ia, ib, y = pairs.a, pairs.b, pairs.targets
-    posterior = MetricFamilyPosterior(seed=seed).fit_features(xb[ia], xb[ib], y, both)
+    posterior = MetricFamilyPosterior(seed=seed, population=population).fit_features(xb[ia], xb[ib], y, both)
     utility = posterior.mean_utility(xb)
     decided = y != 0.5
     agree = float(np.mean(np.sign(utility[ia] - utility[ib])[decided] == np.sign(y[decided] - 0.5))) if decided.any() else 1.0
@@ -557,6 +559,9 @@ class RankNetRewardModel:
         trainer: trains the network (default: :meth:`RankNetTrainer.from_config` of the config; a
             trainer given here makes the config's training fields moot). It is not saved with the
             model: a loaded model is fitted already.
+        population: a :class:`~reward_models.library.PopulationPrior` (warm start: earlier users'
+            preferences mixed into the metric-family prior; ``self.posterior.population_share`` is
+            the share the new user's judgments leave it). Not saved with the model either.
 
     Attributes:
         name: ``"ranknet"`` (shown by environments).
@@ -570,11 +575,12 @@ class RankNetRewardModel:
     #: Reward-model protocol: a refit changes the scores, so consumers ask afresh, never precompute.
     precomputable = False
 
-    def __init__(self, config: RankNetConfig | None = None, *, trainer: Any | None = None, **overrides: Any) -> None:
+    def __init__(self, config: RankNetConfig | None = None, *, trainer: Any | None = None, population: Any = None, **overrides: Any) -> None:
         config = config or RankNetConfig()
         if overrides:
             config = RankNetConfig(**{**asdict(config), **overrides})
         self.config = config
+        self.population = population
         self.trainer = trainer if trainer is not None else RankNetTrainer.from_config(config)
         self.module: RankNetModule | None = None
         self.normaliser: FeatureNormaliser | None = None
@@ -628,7 +634,7 @@ class RankNetRewardModel:
         pairs = JudgedPairs.build(a, b, targets, context, cfg)
         inputs, prior = pairs.features, None
         if cfg.prior is not None:
-            prior = fit_prior(pairs, context, cfg.rank_grid, cfg.seed)
+            prior = fit_prior(pairs, context, cfg.rank_grid, cfg.seed, self.population)
             if prior.explains(cfg.prior_tolerance):
                 self.module, self.normaliser, self.posterior, self.training = None, pairs.normaliser, prior.posterior, None
                 self.metadata = self._metadata(context, judges, n=len(pairs), start=start, prior_agreement=prior.agreement)
