@@ -114,7 +114,10 @@ def test_ppo_with_episodes_side_by_side_is_reproducible_and_keeps_the_budget(mak
     pytest.importorskip("stable_baselines3")
     from agents.sb3 import SB3Agent
 
-    first = SB3Agent("ppo", seed=0, episodes_per_update=4, n_envs=2).search(make_env(), budget=13)
+    agent = SB3Agent("ppo", seed=0, episodes_per_update=4, n_envs=2)
+    env = make_env()
+    first = agent.search(env, budget=13)
+    assert [sub.unwrapped.benchmark for sub in agent.model.get_env().venv.envs] == [env.unwrapped.benchmark] * 2
     again = SB3Agent("ppo", seed=0, episodes_per_update=4, n_envs=2).search(make_env(), budget=13)
     assert len(first.history) == 13
     assert history(first) == history(again)
@@ -122,3 +125,144 @@ def test_ppo_with_episodes_side_by_side_is_reproducible_and_keeps_the_budget(mak
         SB3Agent("ppo", n_envs=0)
     with pytest.raises(AgentConfigError, match=r"n_envs=2 with a train_time budget"):
         SB3Agent("ppo", seed=0, n_envs=2).search(make_env(), budget=SearchBudget(evaluations=None, train_time=1e4))
+
+
+# --- MONAS through a Gymnasium vector env -----------------------------------------------------------
+def decisions(result):
+    """The history without ``total_train_time`` (each sub-env counts its own)."""
+    return [repr({k: v for k, v in e.to_dict().items() if k != "total_train_time"}) for e in result.history]
+
+
+@pytest.mark.parametrize(("n_envs", "episodes_per_update"), [(2, 4), (3, 4), (4, 4)])
+def test_monas_with_episodes_side_by_side_is_reproducible_and_makes_the_serial_searchs_decisions(
+    make_env, n_envs, episodes_per_update
+):
+    pytest.importorskip("torch")
+    from agents.monas import MONAS
+
+    def run(n, seed=0):
+        return MONAS(seed=seed, episodes_per_update=episodes_per_update, n_envs=n).search(make_env(), budget=23)
+
+    first, again, serial = run(n_envs), run(n_envs), run(1)
+    assert len(first.history) == 23  # 23 is no multiple of the rounds: the last one is cut to the budget
+    assert history(first) == history(again)
+    assert decisions(first) == decisions(serial)  # same draws, rewards and updates: only the envs differ
+    assert decisions(run(n_envs, seed=1)) != decisions(first)
+
+
+def test_monas_side_by_side_steps_a_vector_env_and_keeps_the_budget_exact(make_env, monkeypatch):
+    pytest.importorskip("torch")
+    import natsbench_gym.envs.vector as vector
+    from agents.base import SearchCallback
+    from agents.monas import MONAS
+
+    rounds: list[list[tuple[int, ...]]] = []
+    benchmarks: set[int] = set()
+    step = vector.PrefetchingVectorEnv.step
+
+    def spy(self, actions):
+        before = [sub.unwrapped.num_evaluations for sub in self.env.envs]
+        out = step(self, actions)
+        finished = [sub.unwrapped.num_evaluations - n for sub, n in zip(self.env.envs, before, strict=True)]
+        if any(finished):
+            assert finished == [1] * self.num_envs  # every sub-env finishes its episode on the same step
+            rounds.append([tuple(sub.unwrapped.encoding) for sub in self.env.envs])
+            benchmarks.update(id(sub.unwrapped.benchmark) for sub in self.env.envs)
+        return out
+
+    monkeypatch.setattr(vector.PrefetchingVectorEnv, "step", spy)
+    env = make_env()
+    result = MONAS(seed=4, episodes_per_update=6, n_envs=4).search(env, budget=13)
+    # updates of 6 episodes in rounds of 4 and 2; the last round holds only the 13th
+    assert [len(r) for r in rounds] == [4, 2, 4, 2, 1]
+    assert [e for r in rounds for e in r] == [e.encoding for e in result.history]
+    assert len(result.history) == 13 and env.unwrapped.num_evaluations == 5  # the search's env is sub-env 0
+    assert benchmarks == {id(env.unwrapped.benchmark)}  # the copies share the search's benchmark
+    # free repeats (a cold policy resamples): the search stops at the 9th new architecture, or when the
+    # free repeats run out (max_repeats), exactly as the serial search does; nothing is built past that
+    for temperature, max_repeats, stop in ((0.01, None, "new"), (0.003, None, "repeats"), (0.003, 7, "repeats")):
+        budget = SearchBudget(evaluations=9, count_repeats=False, max_repeats=max_repeats)
+        rounds.clear()
+        free = MONAS(seed=4, episodes_per_update=4, n_envs=4, temperature=temperature).search(make_env(), budget=budget)
+        serial = MONAS(seed=4, episodes_per_update=4, temperature=temperature).search(make_env(), budget=budget)
+        assert decisions(free) == decisions(serial)
+        assert [e for r in rounds for e in r] == [e.encoding for e in free.history]
+        indices = [e.index for e in free.history]
+        repeats = len(indices) - len(set(indices))
+        if stop == "new":
+            assert len(set(indices)) == 9 and indices[-1] not in indices[:-1] and repeats > 0
+        else:
+            assert len(set(indices)) < 9 and repeats == budget.max_free_repeats and indices[-1] in indices[:-1]
+
+    class StopAt(SearchCallback):
+        def _on_evaluation(self, evaluation):
+            return evaluation.step < 6
+
+    stopped = MONAS(seed=4, episodes_per_update=4, n_envs=4).search(make_env(), budget=20, callback=StopAt())
+    assert len(stopped.history) == 6
+
+
+def test_monas_n_envs_typed_errors(make_env):
+    pytest.importorskip("torch")
+    from agents.monas import MONAS
+
+    for bad in (0, -2, 1.5, True, "2"):
+        with pytest.raises(AgentConfigError, match=rf"n_envs must be a positive integer, got {bad!r}; e.g. the executor's workers"):
+            MONAS(n_envs=bad, episodes_per_update=4)
+    with pytest.raises(AgentConfigError, match=r"n_envs=4 > episodes_per_update=2: .*MONAS\(n_envs=4, episodes_per_update=4\)"):
+        MONAS(n_envs=4, episodes_per_update=2)
+    assert make_agent("monas", n_envs=2, episodes_per_update=2).n_envs == 2
+    with pytest.raises(AgentConfigError, match=r"n_envs=2 with a train_time budget"):
+        MONAS(seed=0, n_envs=2, episodes_per_update=2).search(make_env(), budget=SearchBudget(evaluations=None, train_time=1e4))
+    from natsbench_gym.envs.topology import NATSBenchTopologyEnv
+
+    plain = NATSBenchTopologyEnv(benchmark=make_env().unwrapped.benchmark)
+    with pytest.raises(AgentConfigError, match=r"n_envs=2 copies the env from its spec, and this env has none"):
+        MONAS(seed=0, n_envs=2, episodes_per_update=2).search(plain, budget=5)
+
+
+def test_personalized_monas_side_by_side_rewards_every_sub_envs_episode_with_the_learned_metric(make_env):
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from agents.monas import MONAS
+    from agents.personalization import Personalization, metrics_of
+    from reward_models import SyntheticUser
+
+    def run():
+        env = make_env()
+        user = SyntheticUser("params", env.unwrapped.context)  # the env's own reward is accuracy
+        p = Personalization(user, schedule="one-shot", num_architectures=5)
+        return env, MONAS(seed=5, episodes_per_update=4, n_envs=2, personalization=p).search(env, budget=25)
+
+    env, first = run()
+    _, again = run()
+    assert history(first) == history(again) and first.scores == again.scores and len(first.history) == 25
+    model = first.info["learned_metric"]
+    expected = model.score_many(metrics_of(first.history), env.unwrapped.context)
+    # after the 5 random architectures of the first round, the copies reward with the learned model too
+    np.testing.assert_allclose(first.rewards()[5:], expected[5:], rtol=1e-9, atol=1e-9)
+
+
+def test_ppo_side_by_side_copies_follow_the_reward_model_of_each_personalization_round(make_env):
+    pytest.importorskip("stable_baselines3")
+    from agents.personalization import Personalization
+    from agents.sb3 import SB3Agent
+    from reward_models import SyntheticUser
+
+    env = make_env()
+    p = Personalization(SyntheticUser("params", env.unwrapped.context), num_comparisons=12, num_architectures=5)
+    agent = SB3Agent("ppo", seed=0, episodes_per_update=4, n_envs=2, personalization=p)
+    before_final_round = {}
+    finish = agent._finish
+
+    def snapshot():  # the model of the last round during the search (the final one comes after it)
+        before_final_round["model"] = env.unwrapped.reward_model
+        finish()
+
+    agent._finish = snapshot
+    result = agent.search(env, budget=40)
+    # rounds at 40 % and 70 % of the budget replaced the model the copy was made with
+    assert [r["at"] for r in result.info["rounds"]] == [0.0, 0.4, 0.7, 1.0]
+    copies = agent.model.get_env().venv.envs[1:]
+    assert all(sub.unwrapped.reward_model is before_final_round["model"] for sub in copies)

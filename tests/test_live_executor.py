@@ -202,6 +202,51 @@ def test_results_do_not_depend_on_the_executor_in_a_worker_process(tmp_path):
         assert accuracies(parallel) == accuracies(serial)
 
 
+class CountingProcessExecutor(ProcessExecutor):
+    """Local processes that count the trials in flight at once (``peak``)."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.in_flight = self.peak = self.trials = 0
+        self._count_lock = threading.Lock()
+
+    def submit(self, fn, *args):
+        with self._count_lock:
+            self.in_flight += 1
+            self.trials += 1
+            self.peak = max(self.peak, self.in_flight)
+        future = super().submit(fn, *args)
+        future.add_done_callback(lambda _: self._landed())
+        return future
+
+    def _landed(self) -> None:
+        with self._count_lock:
+            self.in_flight -= 1
+
+
+def test_monas_side_by_side_trains_each_rounds_architectures_together_on_local_processes(tmp_path):
+    from agents.monas import MONAS
+
+    def valid_accuracy(metrics):  # needs no reference sample: every trial is one of the search's
+        return metrics[Metric.VALID_ACCURACY] / 100
+
+    def run(executor, n_envs):
+        bench = LiveBenchmark("topology", TINY, cache_path=tmp_path / f"{n_envs}-{executor is None}.sqlite",
+                              executor=executor, reference_size=0)
+        env = gym.make("NATSBench-Topology-v0", benchmark=bench, dataset="cifar10", reward_model=valid_accuracy)
+        result = MONAS(seed=0, episodes_per_update=4, n_envs=n_envs).search(env, budget=7)
+        return [(e.index, e.reward, e.metrics["valid_accuracy"]) for e in result.history], bench
+
+    serial, _ = run(None, 1)
+    with CountingProcessExecutor(2) as executor:
+        side_by_side, bench = run(executor, 2)
+    assert side_by_side == serial  # the same architectures, accuracies and rewards as one at a time
+    distinct = len({index for index, _, _ in serial})
+    assert bench.trainings_run == executor.trials == distinct  # each trained once, the 7th and last alone
+    # rounds of n_envs=2: two trials at once, never the update's 4 (n_envs=1 hands all 4 over up front)
+    assert executor.peak == 2
+
+
 @pytest.mark.slow
 def test_a_killed_driver_resumes_from_the_cache_without_retraining(tmp_path):
     cache = tmp_path / "resume.sqlite"
@@ -262,6 +307,7 @@ def test_synchronous_batched_searches_give_the_same_history_on_every_executor(ra
         "random": lambda: ParallelRandomSearch(seed=0, batch_size=2),
         "re": lambda: AsyncRegularizedEvolution(4, 2, seed=0, workers=2, asynchronous=False),
         "monas": lambda: MONAS(seed=0, episodes_per_update=2),
+        "monas_vector": lambda: MONAS(seed=0, episodes_per_update=2, n_envs=2),
         "ppo": lambda: SB3Agent("ppo", seed=0, episodes_per_update=2, n_envs=2),
     }
     with ProcessExecutor(2) as local:

@@ -33,12 +33,24 @@ class RecordEvaluations(gym.Wrapper):
 
     With ``shaping`` (e.g. :class:`~agents.shaping.RankShaping`) the learner gets
     ``shaping(index, reward)`` instead of the env's reward; the agent records the env's.
+
+    Around a copy of the search's env (``n_envs > 1``) it also gives the copy the search env's reward
+    model at each reset, so an episode is rewarded as the search env's would be when it starts (a
+    personalization round may have learned a new model since the copy was made).
     """
 
     def __init__(self, env: gym.Env, agent: SearchAgent, shaping: Callable[[int, float], float] | None = None) -> None:
         super().__init__(env)
         self.agent = agent
         self.shaping = shaping
+
+    def reset(self, **kwargs):
+        search_env = getattr(self.agent, "env", None)
+        if search_env is not None and search_env.unwrapped is not self.env.unwrapped:
+            model = search_env.unwrapped.reward_model
+            if self.env.unwrapped.reward_model is not model:
+                self.env.unwrapped.set_reward_model(model)
+        return self.env.reset(**kwargs)
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -185,7 +197,8 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
 
     def _vector_env(self, first: gym.Env, shaping) -> PrefetchingVecEnv:
         """``n_envs`` episodes side by side: the search's env first, then copies made from its spec."""
-        spec = self.env.spec
+        base = self.env.unwrapped
+        spec = base.spec  # not self.env.spec: a wrapper's spec is a deep copy, its benchmark with it
         if spec is None:
             raise AgentConfigError(
                 f"n_envs={self.n_envs} copies the env from its spec, and this env has none; make it with gym.make(...)"
@@ -197,8 +210,8 @@ class SB3Agent(PersonalizedSearch, SearchAgent):
             )
 
         def copy() -> gym.Env:
-            env = gym.make(spec.id, **spec.kwargs)  # a benchmark object in the kwargs is shared, not copied
-            env.unwrapped.set_reward_model(self.env.unwrapped.reward_model)  # a learned reward included
+            env = gym.make(spec.id, **{**spec.kwargs, "benchmark": base.benchmark})  # shared: its cache and workers
+            env.unwrapped.set_reward_model(base.reward_model)  # a learned reward included
             return RecordEvaluations(env, self, shaping)
 
         return PrefetchingVecEnv(DummyVecEnv([lambda: first] + [copy] * (self.n_envs - 1)), self.prefetch)

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -46,20 +47,26 @@ class PrefetchingVectorEnv(gym.vector.VectorWrapper):
     Args:
         env: a ``SyncVectorEnv`` whose sub-envs are NATS-Bench envs sharing one benchmark (as
             :func:`make_vector_env` builds them).
+        prefetch: what the finished architectures are handed to; default: the first sub-env's
+            :meth:`~natsbench_gym.envs.base.NATSBenchEnv.prefetch`. A search agent passes its own
+            :meth:`~agents.base.SearchAgent.prefetch`, which sends only what its budget still allows.
     """
 
-    def __init__(self, env: gym.vector.SyncVectorEnv) -> None:
+    def __init__(
+        self, env: gym.vector.SyncVectorEnv, prefetch: Callable[[list[tuple[int, ...]]], None] | None = None
+    ) -> None:
         if not isinstance(env, gym.vector.SyncVectorEnv):
             raise InvalidConfigError(
                 f"PrefetchingVectorEnv wraps a gymnasium.vector.SyncVectorEnv, got {type(env).__name__}; "
                 "use make_vector_env(env_id, num_envs, ...) (an AsyncVectorEnv's workers hold their own benchmarks)"
             )
         super().__init__(env)
+        self._prefetch = prefetch
 
     def step(self, actions):
         finals = finishing_architectures(self.env.envs, actions)
         if finals:
-            self.env.envs[0].unwrapped.prefetch(finals)
+            (self._prefetch or self.env.envs[0].unwrapped.prefetch)(finals)
         return self.env.step(actions)
 
 
