@@ -14,10 +14,20 @@ NATS-Bench networks on this machine (a few minutes; the dataset line then says w
 were trained on). Writes under ``--out``: the history (JSONL), ``run.json`` (benchmark, dataset, what
 was trained on, seed), the judgments (JSONL), the learned reward model, a plot and TensorBoard logs.
 
+**Warm start** (issue 17): ``--remember`` adds the finished session to a local preference library
+(one SQLite file, ``--library PATH``; default ``$NATSBENCH_GYM_LIBRARY``, else
+``$XDG_DATA_HOME/natsbench-gym/preferences.sqlite``, else ``~/.local/share/...``), and
+``--warm-start`` starts a search from the library's earlier users in the same space
+(:mod:`reward_models.library`). Nothing is read from or written to the library without these flags,
+except that with ``--human`` the page offers "Start from N earlier users" or "Start fresh" when the
+library has earlier users (``--warm-start`` / ``--cold-start`` answer it beforehand). After the search
+it prints how the warm start went and where the session was remembered.
+
 Example (``python scripts/search.py`` and ``make run RUN_ARGS=...`` run the same)::
 
     natsbench-gym search --preference weighted --evaluations 100 --seed 0
     NATSBENCH_DATA=../shared/natsbench natsbench-gym search --dataset cifar100 --preference flop_constraint
+    natsbench-gym search --human --remember --warm-start
 """
 
 from __future__ import annotations
@@ -79,6 +89,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="skip a later round when the model is this sure its best candidate beats the runner-up (e.g. 0.95)")
     p.add_argument("--device", default=None, metavar="DEVICE",
                    help="the latency device that matters to you (default: the benchmark's, 1080ti_1); one of: " + ", ".join(LATENCY_DEVICES))
+    p.add_argument("--library", default=None, metavar="PATH",
+                   help="the preference library of earlier sessions (default: $NATSBENCH_GYM_LIBRARY, else "
+                        "$XDG_DATA_HOME/natsbench-gym/preferences.sqlite, else ~/.local/share/natsbench-gym/preferences.sqlite)")
+    p.add_argument("--remember", action="store_true",
+                   help="add this session, once finished, to the library so that later searches can start from it "
+                        "(nothing is stored without it; delete the library file to forget)")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--warm-start", action="store_true",
+                       help="start from the library's earlier users in this space: their preferences in the model's prior "
+                            "(your judgments decide how much of it stays) and their recommendations among the first architectures")
+    start.add_argument("--cold-start", action="store_true",
+                       help="start fresh; with --human the page then does not offer to start from earlier users")
     p.add_argument("--top", type=int, default=5, help="recommendations to print")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=None, help="benchmark path (default: NATSBENCH_DATA, $TORCH_HOME, else live training)")
@@ -104,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     from reward_models.human_preference import make_user
 
     started = time.perf_counter()
+    library = _open_library(args)  # before anything else: a file that is not a library is an error, left as it is
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bench = natsbench_gym.load_benchmark(args.space, args.data)
@@ -127,12 +150,25 @@ def run(args: argparse.Namespace) -> int:
         noise = NoiseModel(flip_probability=args.flip) if args.flip else None
         user = judge = make_user(args.preference, context, seed=args.seed, noise=noise)
         print(f"judge: {user.name} (a synthetic user; --human to judge yourself)")
-    personalization = Personalization(judge, num_comparisons=args.comparisons, schedule=args.schedule,
-                                      num_architectures=args.judged_architectures, stop_when_sure=args.stop_when_sure,
-                                      batch_size=args.batch_size or None)
-    agent = RegularizedEvolution(args.population, args.sample, seed=args.seed, personalization=personalization)
+    space = env.unwrapped.space.kind.value
+    warm: dict = {}  # what the search started from, for the summary
 
     def search():
+        if args.human:  # asks on the page unless decided (a flag, or the session's recorded answer)
+            judge.show_remember(library.path if args.remember else None)
+            prior = judge.warm_start(library, space, choice=True if args.warm_start else False if args.cold_start else None)
+            warm["asked"] = judge.session.start_choice is not None and judge.session.start_choice.asked
+            warm["wanted"] = judge.session.start_choice is not None and judge.session.start_choice.warm
+        else:
+            prior = library.population_prior(space=space) if args.warm_start else None
+            warm["wanted"] = bool(args.warm_start)
+        personalization = Personalization(judge, num_comparisons=args.comparisons, schedule=args.schedule,
+                                          num_architectures=args.judged_architectures, stop_when_sure=args.stop_when_sure,
+                                          batch_size=args.batch_size or None, warm_start=prior,
+                                          remember=library if args.remember else None)
+        agent = RegularizedEvolution(args.population, args.sample, seed=args.seed, personalization=personalization)
+        if args.human:
+            judge.watch(agent)
         return agent.search(env, args.evaluations, callback=callbacks)
 
     result = judge.serve(search, tui=args.tui, port=args.port, open_browser=not args.no_browser) if args.human else search()
@@ -158,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     if user is not None:
         truth = user.utilities([ev.index for ev in result.history])
     _print_rounds(result)
+    _print_warm_start(result, warm, library, space)
     _print_recommendations(result, scores, order, truth, context)
     if user is not None and bench.capabilities.whole_space:
         _print_space_rank(bench, context, user, result.history[order[0]].index)
@@ -171,6 +208,49 @@ def run(args: argparse.Namespace) -> int:
           + (f", {out / 'judgments.jsonl'}" if comparisons else "") + (f", {out / 'reward_model.pt'}" if hasattr(model, "save") else ""))
     env.close()
     return 0
+
+
+def _open_library(args: argparse.Namespace):
+    """The preference library, opened (which writes nothing) only when this run may use it: with
+    ``--remember`` or ``--warm-start`` (a file that is not a library is then an error), or with
+    ``--human`` to offer a warm start (such a file is then only a warning: no offer)."""
+    from reward_models.library import PreferenceLibrary, PreferenceLibraryError, default_library_path
+
+    path = Path(args.library).expanduser() if args.library else default_library_path()
+    if args.remember or args.warm_start:
+        return PreferenceLibrary(path)
+    if args.human and not args.cold_start and path.exists():
+        try:
+            return PreferenceLibrary(path)
+        except PreferenceLibraryError as exc:
+            logger.warning("%s; the page offers no warm start", exc)
+    return None
+
+
+def _print_warm_start(result, warm: dict, library, space: str) -> None:
+    """How the warm start went (earlier users, their share at the end, a disagreement) and where
+    the session was remembered."""
+    lines = []
+    info = result.info.get("warm_start")
+    if info:
+        users = f"{info['users']} earlier user{'s' if info['users'] != 1 else ''}"
+        share = "" if info.get("share") is None else (
+            f"; their share of the model's belief at the end: {100 * info['share']:.0f} % (of the prior before your first "
+            f"judgment: {100 * info['weight']:.0f} %)")
+        seeded = f"; {info['seeded']} of the first architectures were their recommendations" if info.get("seeded") else ""
+        lines.append(f"warm start: from {users} in {library.path}{share}{seeded}")
+        if info.get("disagrees"):
+            lines.append("warm start: your judgments disagree with earlier users; the search used your own judgments only")
+    elif warm.get("wanted"):
+        lines.append(f"warm start: no earlier user in {library.path} searched the {space} space; this was a cold start")
+    elif warm.get("asked"):
+        lines.append("warm start: not used (you chose to start fresh)")
+    remembered = result.info.get("remembered")
+    if remembered:
+        lines.append(f"remembered: this session is #{remembered['session']} in {remembered['library']} "
+                     "(a later --warm-start starts from it; delete the file to forget every remembered session)")
+    if lines:
+        print("\n" + "\n".join(lines))
 
 
 def _print_rounds(result) -> None:

@@ -12,6 +12,16 @@ pairs among random candidates (``scripts/elicit.py``). One opened with
 (:class:`preference_ui.SearchJudge` is the search's side of it). A pair already judged in the
 session file is answered from it, without asking again.
 
+**Warm start** (issue 17). Before a search's first pair, :meth:`~ElicitationSession.offer_start`
+puts an offer on screen ("Start from N earlier users" or "Start fresh", the earlier users of a
+:class:`~reward_models.library.PreferenceLibrary`); :meth:`~ElicitationSession.choose_start` takes
+the answer and :meth:`~ElicitationSession.wait_for_start` hands it to the search. The answer is kept
+in the interface state (:class:`~preference_ui.state.StartChoice`), so a resumed session does not ask
+again. While the search runs, the interfaces show how the warm start goes
+(:meth:`~ElicitationSession.show_warm_start`: the earlier users' share of the model's belief, or that
+the person's judgments disagree with them) and whether the session will be remembered
+(:meth:`~ElicitationSession.show_remember`).
+
 **What the person can do.** Judge the pair on screen (A, B or tie), skip it, undo the last action
 (the answer is shown with what was undone), change any earlier answer from the history
 (:meth:`~ElicitationSession.change`: a retraction and the new answer, appended), fit RankNet in the
@@ -79,7 +89,7 @@ from preference_ui.errors import (
     StalePairError,
     UnknownPairError,
 )
-from preference_ui.state import STATE_FORMAT, Action, FitRecord, Pair, QueuedPair, SessionState
+from preference_ui.state import STATE_FORMAT, Action, FitRecord, Pair, QueuedPair, SessionState, StartChoice
 from reward_models.preferences import OUTCOMES, Comparison, Outcome
 
 __all__ = ["ElicitationSession", "Pair", "Round", "STATE_FORMAT"]
@@ -170,6 +180,9 @@ class ElicitationSession:
         self._round: Round | None = None
         self._rounds = 0
         self._stopped: str | None = None
+        self._offer: dict[str, Any] | None = None  # the warm-start offer on screen (search sessions)
+        self._warm_view: dict[str, Any] | None = None
+        self._remember_view: dict[str, Any] | None = None
         self._evidence = evidence
         self._fit_lock = threading.Lock()  # one fit at a time; the session lock stays free meanwhile
         self._fitting: dict[str, Any] | None = None  # the fit running now: started, phase, progress
@@ -420,6 +433,7 @@ class ElicitationSession:
                 "history": self.history(),
                 "evidence": self.evidence_available(),
                 "search": self._search_view(),
+                "warm_start": self._warm_start_view(),
                 "revision": self.revision,
             }
 
@@ -894,11 +908,132 @@ class ElicitationSession:
         :class:`JudgingStoppedError` with ``reason``. Judgments already made stay in the file."""
         with self._changed:
             self._stopped = reason
+            self._offer = None
             self._touch()
 
     @property
     def stopped(self) -> bool:
         return self._stopped is not None
+
+    @property
+    def judged(self) -> int:
+        """How many judgments are in force in the session file."""
+        with self._lock:
+            return self._store.count()
+
+    # --- warm start: start from earlier users, or fresh ---------------------------------------------
+    @property
+    def start_choice(self) -> StartChoice | None:
+        """How this search session started (``None``: not decided yet)."""
+        return self._state.start
+
+    def offer_start(self, sessions: list[int] | tuple[int, ...], library: str) -> None:
+        """Offer the person to start from the earlier users of ``library`` (``sessions``: their ids)
+        or fresh, before the search's first pair; :meth:`wait_for_start` waits for the answer.
+
+        Raises:
+            InvalidRequestError: not a search session, no earlier session, or the start is decided already.
+        """
+        ids = tuple(int(i) for i in sessions)
+        with self._lock:
+            if not self.for_search:
+                raise InvalidRequestError("only a search session starts from earlier users; open it with open_for_search")
+            if not ids:
+                raise InvalidRequestError("there is no earlier user to start from: offer a warm start only with earlier sessions")
+            if self._state.start is not None:
+                raise InvalidRequestError(f"this session's start is decided already ({_start_words(self._state.start)})")
+            self._offer = {"users": len(ids), "sessions": ids, "library": str(library)}
+            self._touch()
+
+    def choose_start(self, start: str) -> dict[str, Any]:
+        """The person's answer to the offer: ``"warm"`` (start from the earlier users) or ``"fresh"``.
+
+        The answer is kept in the interface state before this returns, so a resumed session does
+        not ask again.
+
+        Raises:
+            InvalidRequestError: ``start`` is neither, or nothing is offered.
+            AnswerLockedError: the start was chosen already.
+        """
+        if start not in ("warm", "fresh"):
+            raise InvalidRequestError(f"start {start!r} is not 'warm' (from earlier users) or 'fresh'")
+        with self._lock:
+            if self._state.start is not None:
+                raise AnswerLockedError(f"the start was chosen already ({_start_words(self._state.start)}); "
+                                        "start a new session file to choose again")
+            offer = self._offer
+            if offer is None:
+                raise InvalidRequestError("no start is offered: the search offers it before its first pair, "
+                                          "when the preference library has earlier users")
+            warm = start == "warm"
+            self._state.start = StartChoice(warm, offer["sessions"] if warm else (), offer["library"], asked=True)
+            self._offer = None
+            self._save_state()
+            logger.info("the person chose to start %s", _start_words(self._state.start))
+            return self.state()
+
+    def record_start(self, choice: StartChoice) -> None:
+        """Keep a start decided without asking (a flag, or no earlier users), so that a resumed
+        session starts the same way.
+
+        Raises:
+            AnswerLockedError: another start was recorded already.
+        """
+        with self._lock:
+            if self._state.start is not None and self._state.start != choice:
+                raise AnswerLockedError(f"this session started {_start_words(self._state.start)} already")
+            self._offer = None
+            self._state.start = choice
+            self._save_state()
+
+    def wait_for_start(self, timeout: float | None = None, poll: float = 0.5) -> StartChoice:
+        """Block until the start is chosen (:meth:`choose_start`); the choice.
+
+        Raises:
+            JudgingStoppedError: the session was stopped first.
+            TimeoutError: ``timeout`` passed first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while self._state.start is None:
+                if self._stopped is not None:
+                    raise JudgingStoppedError.of_session(self._stopped, self.path)
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"no start was chosen after {timeout} s")
+                self._changed.wait(poll if left is None else min(poll, left))
+            return self._state.start
+
+    def show_warm_start(self, view: dict[str, Any] | None) -> None:
+        """What the interfaces say about the warm start while the search runs: a dict with at least
+        ``text`` (and ``disagrees``: the person's judgments disagree with the earlier users)."""
+        with self._lock:
+            if view != self._warm_view:
+                self._warm_view = None if view is None else dict(view)
+                self._touch()
+
+    def show_remember(self, library: str | os.PathLike | None) -> None:
+        """Say that the finished session will be added to the preference library at ``library``
+        (``None``: it will not)."""
+        with self._lock:
+            self._remember_view = None if library is None else {
+                "library": str(library),
+                "text": f"This session will be remembered in {library} when the search ends (--remember), so later "
+                        "searches can start from it; delete that file to forget.",
+            }
+            self._touch()
+
+    def _warm_start_view(self) -> dict[str, Any] | None:
+        """The warm start as the interfaces show it (``None``: not a search session)."""
+        if not self.for_search:
+            return None
+        choice = self._state.start
+        return {
+            "offer": None if self._offer is None else {"users": self._offer["users"], "library": self._offer["library"]},
+            "choice": None if choice is None else {"warm": choice.warm, "users": choice.users, "asked": choice.asked},
+            "status": self._warm_view,
+            "remember": self._remember_view,
+        }
 
     @property
     def current_round(self) -> Round | None:
@@ -1108,6 +1243,10 @@ class ElicitationSession:
         reading = [{"text": plain_reading(text), "share": share} for share, text in posterior.explain(3)] if posterior is not None else []
         return {"top": top, "columns": [f"{m.label} ({m.unit})" for m in shown], "legend": legend, "drivers": drivers,
                 "scope": scope, "reading": reading, "mode": getattr(model, "mode", None)}
+
+
+def _start_words(choice: StartChoice) -> str:
+    return f"from {choice.users} earlier user{'s' if choice.users != 1 else ''}" if choice.warm else "fresh"
 
 
 def plain_reading(text: str) -> str:

@@ -15,11 +15,13 @@ File format (version 1, one JSON object)::
      "actions": [{"kind": "judge", "a": 1, "b": 2, "selector": "random"}, {"kind": "skip", ...},
                  {"kind": "change", "a": 1, "b": 2, "selector": "random", "before": "a", "after": "tie"}],
      "fit": {"judgments": 2, "seed": 1234, "ids": ["<comparison id>", ...],
-             "check": {"agree": 1, "held_out": 2, "ties": 0}} | null}
+             "check": {"agree": 1, "held_out": 2, "ties": 0}} | null,
+     "start": {"warm": true, "sessions": [1, 2, 5], "library": "/home/me/.local/share/...", "asked": true}}
 
 The ``change`` action (an earlier answer replaced: a retraction and a new judgment in the judgments
-file), a fit's ``ids`` (the comparisons it was fitted on) and its ``check`` (leave-one-out agreement)
-were added later within version 1: they are written only when present, so a file without them is
+file), a fit's ``ids`` (the comparisons it was fitted on), its ``check`` (leave-one-out agreement)
+and a search session's ``start`` (:class:`StartChoice`: whether it started from earlier users, issue
+17) were added later within version 1: they are written only when present, so a file without them is
 byte for byte what earlier versions wrote, and those versions read every file without a change.
 """
 
@@ -33,7 +35,7 @@ from typing import Any
 from natsbench_gym.fileio import atomic_write
 from preference_ui.errors import SessionMismatchError
 
-__all__ = ["Pair", "QueuedPair", "Action", "FitRecord", "SessionState", "STATE_FORMAT", "STATE_VERSION", "ACTION_KINDS"]
+__all__ = ["Pair", "QueuedPair", "Action", "FitRecord", "StartChoice", "SessionState", "STATE_FORMAT", "STATE_VERSION", "ACTION_KINDS"]
 
 STATE_FORMAT = "natsbench-gym-elicitation"
 STATE_VERSION = 1
@@ -139,6 +141,36 @@ class FitRecord:
                    None if check is None else {str(k): int(v) for k, v in check.items()})
 
 
+@dataclass(frozen=True)
+class StartChoice:
+    """How a search session started: from earlier users' preferences (``warm``) or fresh.
+
+    Kept so that a resumed search neither asks again nor starts differently: ``sessions`` are the
+    library ids of the earlier sessions it started from (a library that has grown since is read
+    without the newer ones), ``library`` the file they are in, and ``asked`` whether the person
+    chose on the page (``False``: a flag or the absence of earlier users decided).
+    """
+
+    warm: bool
+    sessions: tuple[int, ...] = ()
+    library: str | None = None
+    asked: bool = False
+
+    @property
+    def users(self) -> int:
+        """How many earlier users the search started from (0: a fresh start)."""
+        return len(self.sessions) if self.warm else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"warm": self.warm, "sessions": list(self.sessions), "library": self.library, "asked": self.asked}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StartChoice:
+        library = data.get("library")
+        return cls(bool(data["warm"]), tuple(int(i) for i in data.get("sessions", ())),
+                   None if library is None else str(library), bool(data.get("asked", False)))
+
+
 @dataclass
 class SessionState:
     """Everything in ``<name>.ui.json`` (see the module docs for the file format).
@@ -156,6 +188,7 @@ class SessionState:
         queue: pairs waiting to be shown again, next first.
         actions: past judgments, skips and changes of an answer, oldest first (undo takes the last).
         fit: the last fit, or ``None``.
+        start: a search session's start (:class:`StartChoice`), or ``None`` before it is decided.
     """
 
     space: str
@@ -172,10 +205,11 @@ class SessionState:
     queue: list[QueuedPair] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     fit: FitRecord | None = None
+    start: StartChoice | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object written to the file."""
-        return {
+        out: dict[str, Any] = {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
             "space": self.space,
@@ -193,6 +227,9 @@ class SessionState:
             "actions": [a.to_json() for a in self.actions],
             "fit": None if self.fit is None else self.fit.to_json(),
         }
+        if self.start is not None:
+            out["start"] = self.start.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: Any, source: str = "the session state") -> SessionState:
@@ -222,6 +259,7 @@ class SessionState:
                 queue=[QueuedPair.from_json(q) for q in data.get("queue", [])],
                 actions=[Action.from_json(a) for a in data.get("actions", [])],
                 fit=None if data.get("fit") is None else FitRecord.from_json(data["fit"]),
+                start=None if data.get("start") is None else StartChoice.from_json(data["start"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SessionMismatchError(f"{source} lacks or mistypes a field ({exc!r}); delete it to start the interface state afresh") from None

@@ -8,7 +8,10 @@ judgments and the model, ``q`` quit. Everything is done by the shared
 
 With a search (:meth:`ElicitationApp.run_search`, which :meth:`preference_ui.SearchJudge.serve`
 uses), the search runs in a thread beside the app, the app shows each round of pairs the search asks
-about as it comes, and it closes when the search ends; quitting it first stops the search.
+about as it comes, and it closes when the search ends; quitting it first stops the search. When the
+search offers to start from earlier users (issue 17's warm start), ``w`` starts from them and ``n``
+starts fresh; a line under the session's context then says how the warm start goes (and whether the
+session will be remembered).
 """
 
 from __future__ import annotations
@@ -158,6 +161,7 @@ class ElicitationApp(App):
     TITLE = "Which network do you prefer?"
     CSS = """
     #context { padding: 0 1; color: $text-muted; }
+    #notes { padding: 0 1; height: auto; }
     #progress-row { height: 1; padding: 0 1; }
     #progress-text { width: auto; padding-right: 2; }
     #pair { height: auto; }
@@ -177,6 +181,8 @@ class ElicitationApp(App):
         Binding("v", "evidence", "evidence"),
         Binding("e", "export", "export"),
         Binding("q", "quit", "quit"),
+        Binding("w", "start('warm')", "start from earlier users", show=False),
+        Binding("n", "start('fresh')", "start fresh", show=False),
     ]
 
     def __init__(
@@ -229,6 +235,7 @@ class ElicitationApp(App):
         yield Header(show_clock=False)
         with VerticalScroll():
             yield Static(id="context")
+            yield Static(id="notes")
             with Horizontal(id="progress-row"):
                 yield Static(id="progress-text")
                 yield ProgressBar(total=1, show_eta=False, id="progress")
@@ -281,9 +288,27 @@ class ElicitationApp(App):
         round_ = f"round {search['round']} · " if search and search["round"] else ""
         self.query_one("#progress-text", Static).update(f"{round_}{p['judged']} of {p['target']} judged{skipped}")
         self.query_one("#progress", ProgressBar).update(total=max(p["target"], 1), progress=min(p["judged"], p["target"]))
+        warm = state.get("warm_start") or {}
+        notes = []
+        if warm.get("status"):
+            notes.append(Text(warm["status"]["text"], style="bold yellow" if warm["status"].get("disagrees") else "green"))
+        if warm.get("remember"):
+            notes.append(Text(warm["remember"]["text"], style="grey70"))
+        self.query_one("#notes", Static).update(Group(*notes) if notes else "")
         pair = state["pair"]
         card_a, card_b = self.query_one("#card-a", Static), self.query_one("#card-b", Static)
-        if pair is None:
+        offer = warm.get("offer")
+        if pair is None and offer:
+            users = f"{offer['users']} earlier user{'s' if offer['users'] != 1 else ''}"
+            card_a.update(Panel(Group(
+                Text(f"Start from {users}?", style="bold"),
+                Text(f"{users} judged architectures of this space before (kept in {offer['library']}). Their preferences join "
+                     "the model's prior and their recommendations the first architectures; your own judgments decide how "
+                     "much of it stays."),
+                Text.assemble(("w", "bold"), f" start from {users} · ", ("n", "bold"), " start fresh"),
+            ), title="Warm start", title_align="left", border_style="green"))
+            card_b.update("")
+        elif pair is None:
             if search and search["stopped"]:
                 note = f"The search has stopped asking ({search['stopped']}); every answer is saved."
             elif search:
@@ -347,6 +372,14 @@ class ElicitationApp(App):
             self.say("no pair to skip", error=True)
             return
         self._do(self.session.skip, pair["id"])
+
+    def action_start(self, start: str) -> None:
+        warm = self.state.get("warm_start") or {}
+        if not warm.get("offer"):
+            self.say("no start to choose: the search offers one before its first pair, when there are earlier users", error=True)
+            return
+        self._do(self.session.choose_start, start,
+                 message="Starting from the earlier users." if start == "warm" else "Starting fresh.")
 
     def action_undo(self) -> None:
         try:

@@ -11,6 +11,7 @@ Routes (every response of ``/api`` is JSON, errors as ``{"error": message}`` wit
 ``POST /api/change``           ``{"id": "<comparison id>", "outcome": "a" | "b" | "tie"}``: change an earlier answer
 ``POST /api/compare``          ``{"a": 12, "b": 345}``: show that pair next (e.g. two of the top architectures)
 ``POST /api/fit``              ``{}`` or ``{"top_k": 10}``: train RankNet in the background (202; poll the state)
+``POST /api/start``            ``{"start": "warm" | "fresh"}``: a search's start, from earlier users or fresh (the offer)
 ``GET  /api/evidence``         ``?a=12&b=345``: what the two networks do (predictions, per-class accuracy)
 ``GET  /api/gradcam``          ``?arch=12&image=40&target=predicted|true``: Grad-CAM of one network, one image
 ``GET  /api/export/judgments`` the judgments, JSONL (a download)
@@ -218,6 +219,11 @@ def create_app(session: ElicitationSession, *, token: str | None = None, bind_ho
         response = jsonify(session.start_fit(top_k=top_k))
         response.status_code = HTTPStatus.ACCEPTED
         return response
+
+    @app.post("/api/start")
+    def start():
+        body = _json_body(required={"start": str})
+        return jsonify(session.choose_start(body["start"]))
 
     @app.get("/api/evidence")
     def evidence():

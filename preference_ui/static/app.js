@@ -224,8 +224,11 @@ function render(next) {
   $("skipped-text").textContent = p.skipped ? `${p.skipped} skipped` : "";
   $("progress-fill").style.width = `${Math.min(100, (100 * p.judged) / Math.max(1, p.target)).toFixed(1)}%`;
   const pair = state.pair;
+  const offer = state.warm_start && state.warm_start.offer;
   $("pair").hidden = !pair;
-  $("done").hidden = !!pair;
+  $("offer").hidden = !offer || !!pair;
+  $("done").hidden = !!pair || !!offer;
+  renderWarmStart(state.warm_start);
   if (pair) {
     $("pair").dataset.pairId = pair.id;
     renderArch("a", pair.a);
@@ -239,6 +242,26 @@ function render(next) {
   renderEvidence();
   setButtons();
   schedulePoll();
+}
+
+// Issue 17's warm start: the offer before the first pair, then how it goes and whether the session is remembered.
+function renderWarmStart(warm) {
+  const offer = warm && warm.offer;
+  if (offer) {
+    const users = plural(offer.users, "earlier user");
+    $("btn-warm").textContent = `Start from ${users}`;
+    $("offer-text").textContent = `${users} judged architectures of this space before (kept in ${offer.library}). ` +
+      "Start from what they preferred: their preferences join the model's prior and their recommendations the first " +
+      "architectures, and your own judgments decide how much of it stays. Or start fresh, from your judgments only.";
+  }
+  const status = warm && warm.status;
+  $("warm-status").hidden = !status;
+  $("warm-status").textContent = status ? status.text : "";
+  $("warm-status").classList.toggle("disagrees", !!(status && status.disagrees));
+  const remember = warm && warm.remember;
+  $("remember-status").hidden = !remember;
+  $("remember-status").textContent = remember ? remember.text : "";
+  $("search-notes").hidden = !status && !remember;
 }
 
 // A search's session: between rounds the search is busy evaluating; its next pairs appear by themselves.
@@ -280,6 +303,7 @@ function setButtons() {
   const pair = state && state.pair;
   for (const id of ["btn-a", "btn-b", "btn-tie", "btn-skip"]) $(id).disabled = busy || !pair;
   $("btn-undo").disabled = busy || !(state && state.can_undo);
+  for (const id of ["btn-warm", "btn-fresh"]) $(id).disabled = busy;
   const fitting = state && state.fitting && state.fitting.running;
   $("btn-fit").disabled = busy || fitting || !(state && state.can_fit);
   $("btn-evidence").disabled = !(state && state.evidence && state.evidence.available);
@@ -470,6 +494,11 @@ async function compare(a, b) {
   const done = await act("POST", "/api/compare", { a, b }, `Queued: #${a} vs #${b} is the pair on screen now.`);
   if (done) window.scrollTo({ top: 0, behavior: "smooth" });
 }
+function chooseStart(start) {
+  if (!state || !state.warm_start || !state.warm_start.offer) return;
+  act("POST", "/api/start", { start }, start === "warm" ? "Starting from the earlier users; the search's first pairs come next."
+    : "Starting fresh; the search's first pairs come next.");
+}
 async function fit() {
   if (!state || !state.can_fit || (state.fitting && state.fitting.running)) return;
   await act("POST", "/api/fit", {}, "Fitting in the background; keep judging meanwhile.");
@@ -499,6 +528,8 @@ $("btn-skip").addEventListener("click", skip);
 $("btn-undo").addEventListener("click", undo);
 $("btn-fit").addEventListener("click", fit);
 $("btn-evidence").addEventListener("click", toggleEvidence);
+$("btn-warm").addEventListener("click", () => chooseStart("warm"));
+$("btn-fresh").addEventListener("click", () => chooseStart("fresh"));
 $("tab-sample").addEventListener("click", () => { evidence.tab = "sample"; drawEvidence(); });
 $("tab-different").addEventListener("click", () => { evidence.tab = "different"; drawEvidence(); });
 $("cam-target").addEventListener("change", () => { if (evidence.image !== null) pickImage(evidence.image); });
