@@ -331,6 +331,8 @@ class PersonalizedSearch:
     def _warm_start_info(self) -> dict[str, Any]:
         """How the warm start went: earlier users, the population's share of the prior before and
         after the judgments, and whether the judgments disagree with the population."""
+        from reward_models.library import DISAGREE_BELOW
+
         post = self.learned_metric
         post = getattr(post, "posterior", None) if not hasattr(post, "population_share") else post
         share = getattr(post, "population_share", None)
@@ -340,7 +342,7 @@ class PersonalizedSearch:
             "weight": self._population.weight,
             "share": share,
             "evidence": evidence,
-            "disagrees": bool(evidence is not None and evidence < -np.log(3.0)),
+            "disagrees": bool(evidence is not None and evidence < DISAGREE_BELOW),
             "seeded": len(self._seeded or ()),
         }
 

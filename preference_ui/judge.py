@@ -38,7 +38,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import webbrowser
@@ -51,6 +50,7 @@ from natsbench_gym.rewards import ScoringContext
 from preference_ui.core import ElicitationSession
 from preference_ui.errors import JudgingStoppedError, SessionMismatchError
 from preference_ui.state import StartChoice
+from reward_models.library import DISAGREE_BELOW  # re-exported: the page's threshold is the library's
 from reward_models.preferences import Comparison
 
 __all__ = ["SearchJudge", "warm_start_view", "DISAGREE_BELOW"]
@@ -58,11 +58,6 @@ __all__ = ["SearchJudge", "warm_start_view", "DISAGREE_BELOW"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Below this log Bayes factor (earlier users' prior against the flat one, on the person's
-#: judgments) the judgments disagree with the earlier users: ``agents.personalization``'s threshold.
-DISAGREE_BELOW = -math.log(3.0)
-
 
 class SearchJudge:
     """A person behind the preference interface, judging the pairs a search asks about.

@@ -38,6 +38,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -58,9 +59,15 @@ __all__ = [
     "PosteriorSummary",
     "LibrarySession",
     "default_library_path",
+    "DISAGREE_BELOW",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: The log Bayes factor (population against the flat prior, on the new user's judgments) below
+#: which the judgments are said to *disagree* with earlier users: the flat prior explains them at
+#: least 3 times better.
+DISAGREE_BELOW = -math.log(3.0)
 
 _MAGIC = b"SQLite format 3\x00"
 _SCHEMA_VERSION = 1
@@ -404,21 +411,26 @@ class PreferenceLibrary:
         records = [c.to_dict() for c in comparisons]
         if self.path.exists():
             self._check()
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path)
         try:
-            with con:
-                con.executescript(_SCHEMA)
-                con.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(_SCHEMA_VERSION),))
-                cur = con.execute(
-                    "INSERT INTO sessions (created, label, space, dataset, device, judgments, comparisons, recommended, summary) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (time.time(), label, str(space), str(dataset), device, len(records), json.dumps(records), json.dumps(list(recommended)), summary.to_bytes()),
-                )
-                return int(cur.lastrowid)
-        finally:
-            con.close()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path)
+            try:
+                with con:
+                    con.executescript(_SCHEMA)
+                    con.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(_SCHEMA_VERSION),))
+                    cur = con.execute(
+                        "INSERT INTO sessions (created, label, space, dataset, device, judgments, comparisons, recommended, summary) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (time.time(), label, str(space), str(dataset), device, len(records), json.dumps(records), json.dumps(list(recommended)), summary.to_bytes()),
+                    )
+                    return int(cur.lastrowid)
+            finally:
+                con.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise PreferenceLibraryError(
+                f"cannot remember the session in {self.path} ({type(exc).__name__}: {exc}); the judgments are kept in "
+                "the search's own files. Pass a writable library path (--library PATH) to remember it"
+            ) from exc
 
     def add_result(self, result: Any, context: Any, *, label: str | None = None, top: int = 5) -> int:
         """Remember a personalized search's :class:`~agents.base.SearchResult` (its judgments, their
@@ -447,8 +459,11 @@ class PreferenceLibrary:
             label=label,
         )
 
-    def sessions(self, space: str | None = None, exclude: Iterable[int] = (), comparisons: bool = False) -> list[LibrarySession]:
-        """The remembered sessions, oldest first (in ``space``; without the ids in ``exclude``)."""
+    def sessions(
+        self, space: str | None = None, exclude: Iterable[int] = (), comparisons: bool = False, dataset: str | None = None
+    ) -> list[LibrarySession]:
+        """The remembered sessions, oldest first (in ``space``, on ``dataset``; without the ids in
+        ``exclude``; with their judgment records when ``comparisons``)."""
         if not self.path.exists():
             return []
         self._check()
@@ -464,7 +479,7 @@ class PreferenceLibrary:
             con.close()
         out = []
         for r in rows:
-            if r[0] in skip or (space is not None and r[3] != space):
+            if r[0] in skip or (space is not None and r[3] != space) or (dataset is not None and r[4] != dataset):
                 continue
             try:
                 summary = PosteriorSummary.from_bytes(r[8])
@@ -475,8 +490,16 @@ class PreferenceLibrary:
             out.append(LibrarySession(r[0], r[1], r[2], r[3], r[4], r[5], r[6], recommended, summary, records))
         return out
 
-    def population_prior(self, space: str | None = None, exclude: Iterable[int] = (), **options: Any) -> PopulationPrior:
+    def population_prior(
+        self, space: str | None = None, exclude: Iterable[int] = (), dataset: str | None = None, **options: Any
+    ) -> PopulationPrior:
         """The :class:`PopulationPrior` of the sessions (in ``space``, without ``exclude``);
-        ``options`` are its settings (``weight``, ``bandwidth``, ``seeded_share``)."""
-        rows = self.sessions(space=space, exclude=exclude)
+        ``options`` are its settings (``weight``, ``bandwidth``, ``seeded_share``).
+
+        By default every dataset's sessions count: a preference over the normalised metrics (a
+        trade-off, a budget at some quantile) carries over from one dataset to another, and the
+        benchmark in docs/warm_start.md measures it so (each earlier session on one dataset, the
+        new users on all three). ``dataset=`` keeps only the sessions on that dataset.
+        """
+        rows = self.sessions(space=space, exclude=exclude, dataset=dataset)
         return PopulationPrior([s.summary for s in rows], recommended=[s.recommended for s in rows], space=space, **options)

@@ -48,6 +48,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _no_personal_preference_library(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test sees an empty default preference library (``$XDG_DATA_HOME`` in a temporary folder),
+    never the developer's own: a library with earlier users would make ``--human`` searches offer a
+    warm start and wait for the answer. Tests that need a library say where it is."""
+    monkeypatch.delenv("NATSBENCH_GYM_LIBRARY", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "xdg-data-home"))
+
+
 # --- real data ----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def real_data() -> Path:

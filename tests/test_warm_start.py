@@ -1,0 +1,280 @@
+"""Warm start from earlier users (issue 17): the opt-in preference library, the population prior
+with its learned weight, and the first architectures seeded from earlier recommendations."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import natsbench_gym
+from agents.errors import AgentConfigError
+from agents.evolution import RegularizedEvolution
+from agents.personalization import Personalization
+from agents.random_search import RandomSearch
+from natsbench_gym.rewards import utility
+from natsbench_gym.types import Metric
+from reward_models import SyntheticUser
+from reward_models.evaluation import top_k_precision
+from reward_models.library import (
+    PopulationPrior,
+    PosteriorSummary,
+    PreferenceLibrary,
+    PreferenceLibraryError,
+    default_library_path,
+)
+from reward_models.posterior import MetricFamilyPosterior
+
+
+@pytest.fixture(scope="module")
+def tiny_topology(tiny_tables):
+    return natsbench_gym.load_benchmark("topology", tiny_tables)
+
+
+@pytest.fixture
+def env(tiny_topology):
+    return gym.make("NATSBench-Topology-v0", benchmark=tiny_topology, dataset="cifar10", budget=200)
+
+
+class Weighted:
+    """A weighted sum of the accuracy, params and FLOPs utilities (the tiny table has no latency)."""
+
+    def __init__(self, w, name="w"):
+        self.w, self.name = tuple(float(x) for x in w), name
+
+    def required_metrics(self, context):
+        return (context.accuracy_metric, Metric.PARAMS, Metric.FLOPS)
+
+    def score_many(self, metrics, context):
+        return sum(w * utility(m, np.asarray(metrics[m]), context) for w, m in zip(self.w, self.required_metrics(context), strict=True))
+
+
+def weighted_user(env, w, name="w"):
+    return SyntheticUser(Weighted(w, name), env.unwrapped.context, name=f"synthetic:{name}")
+
+
+def snapshot(path):
+    st = os.stat(path)
+    return path.read_bytes(), st.st_mtime_ns, st.st_size
+
+
+@pytest.fixture
+def library_of_accurate_users(env, tmp_path):
+    """Six earlier users who all wanted accuracy first (90 %), each remembered."""
+    lib = PreferenceLibrary(tmp_path / "lib" / "prefs.sqlite")
+    for i in range(6):
+        user = weighted_user(env, (0.9, 0.05, 0.05), name=f"accurate{i}")
+        RegularizedEvolution(10, 5, seed=100 + i, personalization=Personalization(user, 12, remember=lib)).search(env, 40)
+    return lib
+
+
+# --- nothing is stored without opt-in --------------------------------------------------------------------
+def test_a_search_without_remember_writes_no_library(env, tmp_path, monkeypatch):
+    monkeypatch.delenv("NATSBENCH_GYM_LIBRARY", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    before = sorted(p for p in tmp_path.rglob("*"))
+    result = RegularizedEvolution(10, 5, seed=0, personalization=Personalization(weighted_user(env, (1, 0, 0)), 6)).search(env, 30)
+    assert "remembered" not in result.info
+    assert not default_library_path().exists()
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_opening_or_reading_a_missing_library_creates_nothing(tmp_path):
+    path = tmp_path / "sub" / "prefs.sqlite"
+    lib = PreferenceLibrary(path)
+    assert len(lib) == 0 and lib.count("topology") == 0
+    assert lib.population_prior().users == 0
+    assert not path.exists() and not path.parent.exists()
+
+
+def test_a_library_that_reads_nothing_is_a_cold_start(env, tmp_path):
+    user = weighted_user(env, (1, 0, 0))
+    cold = RegularizedEvolution(10, 5, seed=3, personalization=Personalization(user, 6)).search(env, 30)
+    empty = RegularizedEvolution(10, 5, seed=3, personalization=Personalization(user, 6, warm_start=PreferenceLibrary(tmp_path / "none.sqlite"))).search(env, 30)
+    assert [e.index for e in empty.history] == [e.index for e in cold.history]
+    assert "warm_start" not in empty.info and not (tmp_path / "none.sqlite").exists()
+
+
+def test_remember_adds_the_session_and_nothing_else(env, tmp_path):
+    path = tmp_path / "prefs.sqlite"
+    user = weighted_user(env, (1, 0, 0))
+    result = RegularizedEvolution(10, 5, seed=0, personalization=Personalization(user, 6, remember=str(path), remember_label="ada")).search(env, 30)
+    lib = PreferenceLibrary(path)
+    assert result.info["remembered"] == {"library": str(path), "session": 1}
+    [session] = lib.sessions(comparisons=True)
+    assert (session.label, session.space, session.dataset, session.judgments) == ("ada", "topology", "cifar10", 6)
+    assert len(session.comparisons) == 6 and session.recommended[0] == result.best.arch
+    assert session.summary.features == ("valid_accuracy", "params", "flops")
+
+
+# --- a corrupt library: a typed error, the file left as it was ----------------------------------------------
+@pytest.mark.parametrize(
+    "content",
+    [b"not a database at all\n", b"", b"SQLite format 3\x00" + b"\xff" * 200],
+    ids=["text", "empty", "truncated-sqlite"],
+)
+def test_a_corrupt_library_is_a_typed_error_and_is_not_overwritten(env, tmp_path, content):
+    path = tmp_path / "prefs.sqlite"
+    path.write_bytes(content)
+    before = snapshot(path)
+    with pytest.raises(PreferenceLibraryError, match="prefs.sqlite.*left as it is"):
+        PreferenceLibrary(path)
+    with pytest.raises(PreferenceLibraryError):
+        Personalization(weighted_user(env, (1, 0, 0)), 6, remember=path)
+    assert snapshot(path) == before
+
+
+def test_another_programs_sqlite_file_is_not_a_library_and_is_not_touched(env, tmp_path):
+    path = tmp_path / "other.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE notes (x TEXT)")
+    con.commit()
+    con.close()
+    before = snapshot(path)
+    with pytest.raises(PreferenceLibraryError, match="without its tables"):
+        PreferenceLibrary(path)
+    assert snapshot(path) == before
+
+
+def test_a_library_corrupted_after_opening_still_errors_before_writing(env, tmp_path, library_of_accurate_users):
+    lib = library_of_accurate_users
+    lib.path.write_bytes(b"garbage" * 10)
+    before = snapshot(lib.path)
+    user = weighted_user(env, (1, 0, 0))
+    agent = RegularizedEvolution(10, 5, seed=0, personalization=Personalization(user, 4, remember=lib))
+    with pytest.raises(PreferenceLibraryError):
+        agent.search(env, 20)
+    assert snapshot(lib.path) == before
+
+
+# --- the population prior ----------------------------------------------------------------------------------
+def test_posterior_summary_round_trips(env):
+    user = weighted_user(env, (0.2, 0.8, 0))
+    result = RegularizedEvolution(10, 5, seed=0, personalization=Personalization(user, 8)).search(env, 30)
+    post = MetricFamilyPosterior().fit(result.info["comparisons"], env.unwrapped.context)
+    s = PosteriorSummary.of(post)
+    t = PosteriorSummary.from_bytes(s.to_bytes())
+    assert t.features == s.features and t.thresholds == s.thresholds
+    np.testing.assert_allclose(t.selective, s.selective)
+    np.testing.assert_allclose(t.constraint, s.constraint, rtol=1e-6, atol=1e-12)
+    total = s.selective.sum() + s.constraint.sum() + s.point_mass.sum()
+    assert total == pytest.approx(1.0)
+
+
+def test_the_population_prior_ranks_like_earlier_users_before_any_judgment(env, library_of_accurate_users):
+    ctx = env.unwrapped.context
+    prior = library_of_accurate_users.population_prior(space="topology")
+    assert prior.users == 6
+    idx = np.arange(ctx.benchmark.space.size)
+    accurate = weighted_user(env, (0.9, 0.05, 0.05)).utilities(idx)
+    flat = MetricFamilyPosterior.prior(ctx)
+    warm = MetricFamilyPosterior.prior(ctx, population=prior)
+    metrics = ctx.query(idx, flat.required_metrics(ctx))
+    assert warm.population_share == pytest.approx(0.5) and warm.population_weight == 0.5
+    p_warm = top_k_precision(warm.score_many(metrics, ctx), accurate, 10)
+    p_flat = top_k_precision(flat.score_many(metrics, ctx), accurate, 10)
+    assert p_warm >= 0.7 > p_flat
+
+
+def test_a_user_unlike_the_library_gets_exactly_the_cold_posterior(env, library_of_accurate_users):
+    """The outlier guard: judgments the population explains worse than the flat prior set its weight to 0."""
+    ctx = env.unwrapped.context
+    prior = library_of_accurate_users.population_prior()
+    slow_and_big = weighted_user(env, (0.0, 1.0, 0.0))  # the fewest params whatever the accuracy: nobody in the library
+    result = RegularizedEvolution(10, 5, seed=7, personalization=Personalization(slow_and_big, 10)).search(env, 40)
+    comparisons = result.info["comparisons"]
+    cold = MetricFamilyPosterior().fit(comparisons, ctx)
+    warm = MetricFamilyPosterior(population=prior).fit(comparisons, ctx)
+    assert warm.population_evidence < -np.log(3.0)
+    assert warm.population_weight == 0.0 and warm.population_share == 0.0
+    np.testing.assert_array_equal(warm.log_posterior, cold.log_posterior)
+
+
+def test_a_user_like_the_library_keeps_it(env, library_of_accurate_users):
+    ctx = env.unwrapped.context
+    prior = library_of_accurate_users.population_prior()
+    user = weighted_user(env, (0.85, 0.1, 0.05))
+    result = RegularizedEvolution(10, 5, seed=8, personalization=Personalization(user, 6)).search(env, 30)
+    warm = MetricFamilyPosterior(population=prior).fit(result.info["comparisons"], ctx)
+    assert warm.population_evidence > 0 and warm.population_weight == 0.5
+    assert warm.population_share > 0.5
+
+
+def test_exclude_leaves_a_user_out(library_of_accurate_users):
+    assert library_of_accurate_users.population_prior(exclude=[1, 2]).users == 4
+    assert library_of_accurate_users.population_prior(space="size").users == 0
+
+
+def test_population_prior_settings_are_checked():
+    with pytest.raises(ValueError, match="weight"):
+        PopulationPrior([], weight=1.5)
+    with pytest.raises(ValueError, match="bandwidth"):
+        PopulationPrior([], bandwidth=0)
+
+
+# --- the search ---------------------------------------------------------------------------------------
+def test_warm_start_seeds_the_first_architectures_from_earlier_recommendations(env, library_of_accurate_users):
+    user = weighted_user(env, (0.9, 0.05, 0.05))
+    p = Personalization(user, 6, warm_start=library_of_accurate_users)
+    result = RegularizedEvolution(10, 5, seed=1, personalization=p).search(env, 30)
+    earlier = {a for s in library_of_accurate_users.sessions() for a in s.recommended}
+    info = result.info["warm_start"]
+    assert info["users"] == 6 and info["seeded"] == 5  # half of the initial population of 10
+    assert all(ev.arch in earlier for ev in result.history[:5])
+    assert info["share"] > 0.5 and info["disagrees"] is False
+
+
+def test_warm_start_is_deterministic_and_works_for_other_agents(env, library_of_accurate_users):
+    user = weighted_user(env, (0.9, 0.05, 0.05))
+
+    def run(agent_cls):
+        p = Personalization(user, 6, warm_start=library_of_accurate_users)
+        return [ev.index for ev in agent_cls(seed=4, personalization=p).search(env, 25).history]
+
+    assert run(RandomSearch) == run(RandomSearch)
+    first = RandomSearch(seed=4, personalization=Personalization(user, 6, warm_start=library_of_accurate_users)).search(env, 25)
+    assert first.info["warm_start"]["seeded"] >= 2
+
+
+def test_warm_start_helps_a_user_like_the_library(env, library_of_accurate_users):
+    """At two judgments, a user like the earlier ones is recommended a better architecture warm than
+    cold, over a few seeds (the prior knows what the two judgments cannot tell)."""
+    ctx = env.unwrapped.context
+    user = weighted_user(env, (0.88, 0.05, 0.07))
+    u = user.utilities(np.arange(ctx.benchmark.space.size))
+
+    def mean_utility(warm):
+        out = []
+        for seed in range(4):
+            p = Personalization(user, 2, warm_start=library_of_accurate_users if warm else None)
+            out.append(u[RegularizedEvolution(10, 5, seed=seed, personalization=p).search(env, 30).best.index])
+        return float(np.mean(out))
+
+    assert mean_utility(True) > mean_utility(False)
+
+
+def test_bad_warm_start_arguments_are_typed_errors(env):
+    user = weighted_user(env, (1, 0, 0))
+    with pytest.raises(AgentConfigError, match="warm_start"):
+        Personalization(user, 6, warm_start="a path?")
+    with pytest.raises(AgentConfigError, match="remember"):
+        Personalization(user, 6, remember=3)
+
+
+def test_a_library_that_cannot_be_written_is_a_typed_error(env, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    user = weighted_user(env, (1, 0, 0))
+    agent = RegularizedEvolution(10, 5, seed=0, personalization=Personalization(user, 4, remember=blocker / "prefs.sqlite"))
+    with pytest.raises(PreferenceLibraryError, match="cannot remember the session.*--library PATH"):
+        agent.search(env, 20)
+    assert blocker.read_text() == "not a folder"
+
+
+def test_the_population_can_be_limited_to_one_dataset(library_of_accurate_users):
+    assert library_of_accurate_users.population_prior(dataset="cifar10").users == 6
+    assert library_of_accurate_users.population_prior(dataset="cifar100").users == 0
