@@ -270,7 +270,7 @@ def summarise(rows: list[dict], grid: tuple[int, ...], datasets: tuple[str, ...]
         return f"> {grid[-1]}" if not np.isfinite(x) else f"{x:g}"
 
     for gname, pred in groups.items():
-        users = sorted({r["user"] for r in rows if pred(r)})
+        users = sorted({r["user"] for r in curve if pred(r)})
         for ds in (*datasets, "all"):
             dss = datasets if ds == "all" else (ds,)
             cold = [need[(u, d, "cold")] for u in users for d in dss if (u, d, "cold") in need]
@@ -319,7 +319,7 @@ def summarise(rows: list[dict], grid: tuple[int, ...], datasets: tuple[str, ...]
     out.append("")
     for gname, pred in groups.items():
         for mode in ("cold", "warm"):
-            best = [r["is_best_evaluated"] for r in rows if pred(r) and r["mode"] == mode]
+            best = [str(r["is_best_evaluated"]) == "True" for r in rows if pred(r) and r["mode"] == mode]
             if best:
                 out.append(f"{gname}, {mode}: the recommendation is the best architecture the search evaluated in {np.mean(best):.1%} of runs.  ")
     pop_rows = [r for r in rows if r["cluster"] != "outlier" and r["mode"] == "warm" and r["population_share"] != ""]
@@ -341,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     parser.add_argument("--seed", type=int, default=0, help="draws the population")
     parser.add_argument("--weight", type=float, default=0.5, help="the population's weight in the prior (PopulationPrior.weight)")
+    parser.add_argument("--kinds", default="curve,search", help="what to run: curve (the learner), search (the personalized searches)")
+    parser.add_argument("--users", default="all", choices=("all", "population", "outliers"), help="whose runs (the library is always built)")
+    parser.add_argument("--search-seeds", type=int, default=1, help="seeds of each personalized search cell (user, dataset, N, mode)")
     parser.add_argument("--out", default="results/warm_start")
     args = parser.parse_args(argv)
     if not os.environ.get("NATSBENCH_DATA"):
@@ -363,12 +366,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"library: {len(sessions)} earlier sessions in {built:.0f} s", file=sys.stderr)
         tasks = []
         for i, spec in enumerate([*specs, *OUTLIERS]):
+            if args.users != "all" and (spec["cluster"] == "outlier") != (args.users == "outliers"):
+                continue
             for d, ds in enumerate(datasets):
                 for mode in ("cold", "warm"):
                     session = sessions.get(spec["name"])
-                    tasks.append(("curve", spec, session, ds, grid, mode, 1000 * i + d, library))
-                    for n in report:
-                        tasks.append(("search", spec, session, ds, n, mode, 1000 * i + 100 * d + n, library, args.evaluations))
+                    if "curve" in args.kinds:
+                        tasks.append(("curve", spec, session, ds, grid, mode, 1000 * i + d, library))
+                    for n in report if "search" in args.kinds else ():
+                        for k in range(args.search_seeds):
+                            seed = 1000 * i + 100 * d + n + 1_000_000 * k
+                            tasks.append(("search", spec, session, ds, n, mode, seed, library, args.evaluations))
         rows: list[dict] = []
         with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(args.weight,)) as pool:
             futures = [pool.submit(_task, t) for t in tasks]
