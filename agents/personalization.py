@@ -323,10 +323,23 @@ class PersonalizedSearch:
         if self._population is not None and self.learned_metric is not None:
             result.info["warm_start"] = self._warm_start_info()
         if p is not None and p.remember is not None and self.comparisons:
-            session = p.remember.add_result(result, env.unwrapped.context, label=p.remember_label)
-            result.info["remembered"] = {"library": str(p.remember.path), "session": session}
-            logger.info("session remembered as #%d in %s", session, p.remember.path)
+            result.info["remembered"] = self._remember(result, env.unwrapped.context)
         return result
+
+    def _remember(self, result: SearchResult, context) -> dict[str, Any]:
+        """Add the finished session to ``remember``'s library; a library that cannot take it (it was
+        corrupted or made unwritable during the search) costs the search nothing: the result is
+        returned with the error in ``info["remembered"]``, and the file is left as it is."""
+        from reward_models.library import PreferenceLibraryError
+
+        library = self.personalization.remember
+        try:
+            session = library.add_result(result, context, label=self.personalization.remember_label)
+        except PreferenceLibraryError as exc:
+            logger.error("the session was not remembered: %s", exc)
+            return {"library": str(library.path), "session": None, "error": str(exc)}
+        logger.info("session remembered as #%d in %s", session, library.path)
+        return {"library": str(library.path), "session": session}
 
     def _warm_start_info(self) -> dict[str, Any]:
         """How the warm start went: earlier users, the population's share of the prior before and

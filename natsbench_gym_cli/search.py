@@ -246,7 +246,9 @@ def _print_warm_start(result, warm: dict, library, space: str) -> None:
     elif warm.get("asked"):
         lines.append("warm start: not used (you chose to start fresh)")
     remembered = result.info.get("remembered")
-    if remembered:
+    if remembered and remembered.get("error"):
+        lines.append(f"not remembered: {remembered['error']} (the search's files under --out are complete)")
+    elif remembered:
         lines.append(f"remembered: this session is #{remembered['session']} in {remembered['library']} "
                      "(a later --warm-start starts from it; delete the file to forget every remembered session)")
     if lines:

@@ -4,6 +4,7 @@ with its learned weight, and the first architectures seeded from earlier recomme
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 
 import gymnasium as gym
@@ -140,15 +141,19 @@ def test_another_programs_sqlite_file_is_not_a_library_and_is_not_touched(env, t
     assert snapshot(path) == before
 
 
-def test_a_library_corrupted_after_opening_still_errors_before_writing(env, tmp_path, library_of_accurate_users):
+def test_a_library_corrupted_during_the_search_loses_nothing_and_is_not_overwritten(env, tmp_path, library_of_accurate_users):
     lib = library_of_accurate_users
-    lib.path.write_bytes(b"garbage" * 10)
-    before = snapshot(lib.path)
     user = weighted_user(env, (1, 0, 0))
     agent = RegularizedEvolution(10, 5, seed=0, personalization=Personalization(user, 4, remember=lib))
-    with pytest.raises(PreferenceLibraryError):
-        agent.search(env, 20)
+    lib.path.write_bytes(b"garbage" * 10)  # after the Personalization opened it, before the search ends
+    before = snapshot(lib.path)
+    result = agent.search(env, 20)
+    assert len(result.history) == 20 and len(result.info["comparisons"]) == 4
+    assert result.info["remembered"]["session"] is None
+    assert "prefs.sqlite is not a natsbench-gym preference library" in result.info["remembered"]["error"]
     assert snapshot(lib.path) == before
+    with pytest.raises(PreferenceLibraryError):
+        lib.add_result(result, env.unwrapped.context)
 
 
 # --- the population prior ----------------------------------------------------------------------------------
@@ -265,13 +270,16 @@ def test_bad_warm_start_arguments_are_typed_errors(env):
         Personalization(user, 6, remember=3)
 
 
-def test_a_library_that_cannot_be_written_is_a_typed_error(env, tmp_path):
+def test_a_library_that_cannot_be_written_is_a_typed_error_and_the_search_kept(env, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     user = weighted_user(env, (1, 0, 0))
     agent = RegularizedEvolution(10, 5, seed=0, personalization=Personalization(user, 4, remember=blocker / "prefs.sqlite"))
+    result = agent.search(env, 20)
+    assert len(result.history) == 20
+    assert re.search("cannot remember the session.*--library PATH", result.info["remembered"]["error"])
     with pytest.raises(PreferenceLibraryError, match="cannot remember the session.*--library PATH"):
-        agent.search(env, 20)
+        PreferenceLibrary(blocker / "prefs.sqlite").add_result(result, env.unwrapped.context)
     assert blocker.read_text() == "not a folder"
 
 
