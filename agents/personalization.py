@@ -33,6 +33,7 @@ under the final model (the recommendation); its ``info`` holds the ``learned_met
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -539,6 +540,7 @@ class PersonalizedSearch:
             left = wanted - len(asked)
             batch = left if p.batch_size is None or not p.interactive else min(p.batch_size, left)
             pairs = choose_pairs(p, pool, context, self.rng, n=batch, exclude=self.comparisons, selection_model=model)
+            pairs = dataclasses.replace(pairs, round=k + 1, rounds=len(self._plan))  # which round, for the judge's interface
             strategy, chosen = pairs.strategy, time.perf_counter()
             new = list(p.judge(pairs, rng=self.rng)) if len(pairs) else []
             judged = time.perf_counter()

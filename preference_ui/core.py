@@ -117,6 +117,9 @@ class Round:
         replayed: how many of them were answered from the session file without asking.
         todo: the pairs still to be answered, in the order they will be shown (the first is on
             screen); a skipped pair goes to the end.
+        search_round: the personalized search's round these pairs belong to, and how many rounds its
+            schedule has (``(None, None)``: not said). With one pair asked at a time (the
+            default ``batch_size=1``) several of these rounds make one search round.
     """
 
     number: int
@@ -124,6 +127,7 @@ class Round:
     selector: str
     replayed: int = 0
     todo: list[tuple[int, int]] = field(default_factory=list)
+    search_round: tuple[int | None, int | None] = (None, None)
 
     @property
     def done(self) -> bool:
@@ -822,7 +826,12 @@ class ElicitationSession:
         return self.evidence.gradcam(int(index), image, target)
 
     # --- rounds: the pairs a search asks about ------------------------------------------------------
-    def ask(self, pairs: list[tuple[int, int]] | tuple[tuple[int, int], ...], selector: str = "manual") -> Round:
+    def ask(
+        self,
+        pairs: list[tuple[int, int]] | tuple[tuple[int, int], ...],
+        selector: str = "manual",
+        search_round: tuple[int | None, int | None] = (None, None),
+    ) -> Round:
         """Put a round of pairs on screen, first to last; pairs judged before are not asked again.
 
         Only a session opened with :meth:`open_for_search` takes rounds, one at a time: :meth:`wait`
@@ -831,6 +840,8 @@ class ElicitationSession:
         Args:
             pairs: ``(index a, index b)`` of two different architectures each.
             selector: how the pairs were chosen (recorded with each judgment).
+            search_round: the search's round number and its number of rounds, shown instead of
+                this batch's own number when given.
 
         Raises:
             InvalidRequestError: not a search session, a round is open, or a pair is malformed.
@@ -856,7 +867,7 @@ class ElicitationSession:
                     todo.setdefault(key, (a, b))
             self._rounds += 1
             replayed = sum(adapter.pair_key(a, b) in known for a, b in asked)
-            round_ = Round(self._rounds, asked, str(selector), replayed, list(todo.values()))
+            round_ = Round(self._rounds, asked, str(selector), replayed, list(todo.values()), tuple(search_round))
             if round_.done:
                 logger.info("round %d: all %d pairs were judged before; replayed from %s", round_.number, len(asked), self.path)
                 return round_
@@ -1177,7 +1188,8 @@ class ElicitationSession:
         return {
             "waiting": r is None and self._stopped is None,
             "stopped": self._stopped,
-            "round": None if r is None else r.number,
+            "round": None if r is None else (r.search_round[0] or r.number),
+            "rounds": None if r is None else r.search_round[1],
             "asked": 0 if r is None else len(r.pairs),
             "left": 0 if r is None else len(r.todo),
         }

@@ -108,7 +108,8 @@ class SearchJudge:
         if not batch:
             return []
         self._show_progress()
-        round_ = self.session.ask(batch, getattr(pairs, "strategy", "manual"))
+        round_ = self.session.ask(batch, getattr(pairs, "strategy", "manual"),
+                                  search_round=(getattr(pairs, "round", None), getattr(pairs, "rounds", None)))
         return self.session.wait(round_, timeout=self.timeout)
 
     # --- warm start ----------------------------------------------------------------------------------

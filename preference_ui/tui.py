@@ -285,7 +285,8 @@ class ElicitationApp(App):
         p = state["progress"]
         skipped = f" · {p['skipped']} skipped" if p["skipped"] else ""
         search = state.get("search")
-        round_ = f"round {search['round']} · " if search and search["round"] else ""
+        round_ = (f"round {search['round']}" + (f" of {search['rounds']}" if search.get("rounds") else "") + " · "
+                  if search and search["round"] else "")
         self.query_one("#progress-text", Static).update(f"{round_}{p['judged']} of {p['target']} judged{skipped}")
         self.query_one("#progress", ProgressBar).update(total=max(p["target"], 1), progress=min(p["judged"], p["target"]))
         warm = state.get("warm_start") or {}

@@ -61,10 +61,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PairBatch:
-    """Pairs ``(index a, index b)`` proposed for judgment, and the strategy that chose them."""
+    """Pairs ``(index a, index b)`` proposed for judgment, and the strategy that chose them.
+
+    ``round`` and ``rounds``: the personalized search's round the pairs belong to and how many its
+    schedule has (set by :mod:`agents.personalization`, so that an interface asking one pair at a
+    time still says which round of the search it is in); ``None`` elsewhere.
+    """
 
     pairs: tuple[tuple[int, int], ...]
     strategy: str
+    round: int | None = None
+    rounds: int | None = None
 
     def __post_init__(self) -> None:
         for a, b in self.pairs:

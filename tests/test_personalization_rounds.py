@@ -259,3 +259,16 @@ def test_the_reported_confidence_is_about_the_recommendation(env):
     p = Personalization(user_of(env, "weighted"), num_comparisons=8)
     result = RegularizedEvolution(8, 4, seed=5, personalization=p).search(env, 40)
     assert result.info["confidence"].best == result.best.index
+
+
+def test_the_judge_is_told_which_round_of_the_search_each_pair_belongs_to(env):
+    """With one pair asked at a time, an interface can still say "round 2 of 4" (PairBatch.round)."""
+    user = user_of(env)
+    seen = []
+
+    def judge(pairs, *, rng=None):
+        seen.extend((pairs.round, pairs.rounds) for _ in pairs)
+        return user(pairs, rng=rng)
+
+    RegularizedEvolution(10, 5, seed=0, personalization=Personalization(judge, 8)).search(env, 40)
+    assert seen == [(1, 4), (1, 4), (2, 4), (2, 4), (3, 4), (3, 4), (4, 4), (4, 4)]

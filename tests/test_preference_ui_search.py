@@ -105,7 +105,7 @@ def test_a_person_judges_the_search_s_own_candidates(tmp_path, env):
     assert [c.id for c in PreferenceDataset.open(tmp_path / "s.jsonl")] == [c.id for c in comparisons]
     assert result.info["learned_metric"].is_fitted and len(result.history) == 20
     # between rounds the page says it waits for the search
-    assert judge.session.state()["search"] == {"waiting": True, "stopped": None, "round": None, "asked": 0, "left": 0}
+    assert judge.session.state()["search"] == {"waiting": True, "stopped": None, "round": None, "rounds": None, "asked": 0, "left": 0}
 
 
 def test_a_restarted_search_replays_the_stored_answers_and_asks_only_the_rest(tmp_path, env):

@@ -110,7 +110,7 @@ def test_a_person_starts_from_earlier_users_and_a_sigkilled_search_resumes_witho
             assert len(PreferenceLibrary(library)) == 3
             server = SearchServer(args("killed", "--remember"), env)
             page.reload()
-            resumed_progress = re.compile(rf"^round {round_at_kill} · {KILL_AFTER} of \d+ judged$")
+            resumed_progress = re.compile(rf"^round {round_at_kill} of 4 · {KILL_AFTER} of \d+ judged$")
             expect(page.locator("#progress-text")).to_have_text(resumed_progress, timeout=PAGE_TIMEOUT * 1000)
             expect(page.locator("#offer")).to_be_hidden()
             expect(page.locator("#warm-status")).to_contain_text("2 earlier users")

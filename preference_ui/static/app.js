@@ -220,7 +220,8 @@ function render(next) {
     ` · ${c.population} candidates · session ${c.session}`;
   const p = state.progress;
   const search = state.search;
-  $("progress-text").textContent = (search && search.round ? `round ${search.round} · ` : "") + `${p.judged} of ${p.target} judged`;
+  const round = search && search.round ? `round ${search.round}${search.rounds ? ` of ${search.rounds}` : ""} · ` : "";
+  $("progress-text").textContent = round + `${p.judged} of ${p.target} judged`;
   $("skipped-text").textContent = p.skipped ? `${p.skipped} skipped` : "";
   $("progress-fill").style.width = `${Math.min(100, (100 * p.judged) / Math.max(1, p.target)).toFixed(1)}%`;
   const pair = state.pair;
