@@ -239,6 +239,7 @@ class PopulationPrior:
         self.seeded_share = float(seeded_share)
         self.space = space
         self._cache: dict[Any, np.ndarray] = {}
+        self._groups: dict[Any, tuple | None] = {}
 
     @property
     def users(self) -> int:
@@ -247,6 +248,41 @@ class PopulationPrior:
 
     def __repr__(self) -> str:
         return f"PopulationPrior(users={self.users}, weight={self.weight})"
+
+    def _group(self, features: tuple[str, ...], thresholds: tuple[float, ...]) -> tuple | None:
+        """The population's part that does not depend on a config's random draws, for the sessions
+        with these features and thresholds (cached): mean selective masses, mean constraint masses
+        (smoothed one threshold step), the trade-off weight points merged on a 1/80 grid of the
+        simplex with their mass, and the weighted family's mass. ``None``: no such session."""
+        key = (features, thresholds)
+        if key in self._groups:
+            return self._groups[key]
+        usable = [s for s in self.summaries if s.features == features and np.allclose(s.thresholds, thresholds)]
+        if len(usable) < len(self.summaries):
+            logger.info("%d of %d earlier sessions have other features or thresholds; left out", len(self.summaries) - len(usable), len(self.summaries))
+        group = None
+        if usable:
+            selective = np.mean([s.selective for s in usable], axis=0)
+            constraint = np.mean([s.constraint for s in usable], axis=0)
+            levels = len(thresholds)
+            if levels > 2 and constraint.size % levels == 0:  # a neighbouring threshold is nearly the same wish: smooth one step
+                grid = constraint.reshape(-1, levels)
+                padded = np.pad(grid, ((0, 0), (1, 1)), mode="edge")
+                grid = 0.25 * padded[:, :-2] + 0.5 * padded[:, 1:-1] + 0.25 * padded[:, 2:]
+                constraint = grid.reshape(-1) * (constraint.sum() / max(grid.sum(), 1e-300))
+            pts = np.concatenate([s.points for s in usable])
+            mass = np.concatenate([s.point_mass for s in usable]) / len(usable)
+            # points closer than the grid step (1/80, a fifth of the kernel's bandwidth) are one point
+            cells, inverse = np.unique(np.round(pts * 80.0).astype(np.int64), axis=0, return_inverse=True)
+            merged = np.bincount(inverse.reshape(-1), weights=mass, minlength=cells.shape[0])
+            centre = np.zeros((cells.shape[0], pts.shape[1]))
+            np.add.at(centre, inverse.reshape(-1), pts * mass[:, None])
+            keep = merged > 0
+            centre = centre[keep] / merged[keep][:, None]
+            wtotal = float(np.mean([s.point_mass.sum() for s in usable]))
+            group = (selective, constraint, centre, merged[keep], wtotal)
+        self._groups[key] = group
+        return group
 
     def population_distribution(self, hyp: Any, features: Sequence[str], thresholds: Sequence[float], key: Any = None) -> np.ndarray | None:
         """The population's mass on each of ``hyp``'s hypotheses (summing to 1), or ``None`` when no
@@ -261,31 +297,21 @@ class PopulationPrior:
         cached = None if key is None else self._cache.get(key)
         if cached is not None and cached.size == hyp.size:
             return cached
-        usable = [s for s in self.summaries if s.features == tuple(features) and np.allclose(s.thresholds, thresholds)]
-        if len(usable) < len(self.summaries):
-            logger.info("%d of %d earlier sessions have other features or thresholds; left out", len(self.summaries) - len(usable), len(self.summaries))
-        if not usable:
+        group = self._group(tuple(features), tuple(float(q) for q in thresholds))
+        if group is None:
             return None
+        selective, constraint, pts, mass, wtotal = group
         f = len(features)
         h_lin = hyp.weights.shape[0]
         out = np.zeros(hyp.size)
-        out[:f] = np.mean([s.selective for s in usable], axis=0)
-        constraint = np.mean([s.constraint for s in usable], axis=0)
-        levels = len(thresholds)
-        if levels > 2:  # a neighbouring threshold is nearly the same wish: smooth one grid step
-            grid = constraint.reshape(-1, levels)
-            padded = np.pad(grid, ((0, 0), (1, 1)), mode="edge")
-            grid = 0.25 * padded[:, :-2] + 0.5 * padded[:, 1:-1] + 0.25 * padded[:, 2:]
-            constraint = grid.reshape(-1) * (constraint.sum() / max(grid.sum(), 1e-300))
+        out[:f] = selective
         if constraint.size == hyp.size - h_lin:
             out[h_lin:] = constraint
-        wtotal = float(np.mean([s.point_mass.sum() for s in usable]))
         draws = hyp.weights[f:h_lin]
-        if draws.shape[0] and wtotal > 0:
-            pts = np.concatenate([s.points for s in usable])
-            mass = np.concatenate([s.point_mass for s in usable]) / len(usable)
+        if draws.shape[0] and wtotal > 0 and pts.shape[0]:
             d2 = (draws**2).sum(1)[:, None] - 2.0 * draws @ pts.T + (pts**2).sum(1)[None, :]
-            density = np.exp(-np.maximum(d2, 0.0) / (2.0 * self.bandwidth**2)) @ mass
+            density = np.exp(-np.maximum(d2, 0.0).astype(np.float32) / np.float32(2.0 * self.bandwidth**2)) @ mass.astype(np.float32)
+            density = density.astype(np.float64)
             if density.sum() > 0:
                 out[f:h_lin] = wtotal * density / density.sum()
         total = out.sum()
