@@ -46,7 +46,7 @@ from agents.base import BudgetExhausted, Evaluation, SearchBudget, SearchCallbac
 from agents.errors import AgentConfigError
 from agents.proposals import sample_architecture
 from natsbench_gym.errors import UnknownNameError
-from natsbench_gym.types import Metric
+from natsbench_gym.types import LATENCY_DEVICES, DeviceLatency, Metric, parse_metric_key
 from reward_models.human_preference import Judge
 from reward_models.preferences import pair_key
 
@@ -179,6 +179,12 @@ class Personalization:
         remember: a :class:`~reward_models.library.PreferenceLibrary` (or its path) that the finished
             session is added to, for later users' warm start. ``None`` (default): nothing is stored.
         remember_label: the name the session is remembered under (optional).
+        devices: the latency devices the judge may care about besides the env's own (``"all"``: every
+            device of the benchmark, 27 on the NATS-Bench table; a list of names as in
+            :data:`natsbench_gym.types.LATENCY_DEVICES`). The model then reads each device's latency
+            and follows the one the judgments fit best
+            (:class:`~reward_models.devices.DeviceChoiceModel`: the env's device unless another
+            explains the judgments at least 3 times better). ``None`` (default): the env's device only.
 
     Example:
         >>> from agents.personalization import Personalization  # doctest: +SKIP
@@ -200,6 +206,7 @@ class Personalization:
     warm_start: Any | None = None
     remember: Any | None = None
     remember_label: str | None = None
+    devices: Sequence[str] | str | None = None
     rounds: RoundSchedule = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -219,6 +226,18 @@ class Personalization:
         if self.stop_when_sure is not None and not 0.5 <= self.stop_when_sure <= 1.0:
             raise AgentConfigError(f"stop_when_sure must be a probability in [0.5, 1] or None, got {self.stop_when_sure!r}")
         self.rounds = RoundSchedule.parse(self.schedule)
+        if self.devices is not None:
+            devices = self.devices
+            if isinstance(devices, str) and devices != "all":
+                devices = [d.strip() for d in devices.split(",") if d.strip()]
+            if not isinstance(devices, str):
+                if not all(isinstance(d, str) for d in devices) or not devices:
+                    raise AgentConfigError(f"devices must be latency device names (e.g. ['pixel3']) or 'all', got {self.devices!r}")
+                unknown = [d for d in devices if d not in LATENCY_DEVICES]
+                if unknown:
+                    raise UnknownNameError("latency device", unknown[0], LATENCY_DEVICES)
+                devices = tuple(dict.fromkeys(devices))
+            self.devices = devices
         from reward_models.library import PopulationPrior, PreferenceLibrary
 
         if self.warm_start is not None and not isinstance(self.warm_start, (PopulationPrior, PreferenceLibrary)):
@@ -260,6 +279,13 @@ class Personalization:
     def new_model(self, seed: int, population: Any = None) -> Any:
         """An unfitted ranking model seeded with ``seed`` (with the warm start's ``population``
         prior when the default model is used)."""
+        if self.devices is not None:
+            from reward_models.devices import DeviceChoiceModel
+
+            return DeviceChoiceModel(lambda: self._new_model(seed, population), self.devices)
+        return self._new_model(seed, population)
+
+    def _new_model(self, seed: int, population: Any = None) -> Any:
         if self.make_reward_model is not None:
             return self.make_reward_model(seed)
         from reward_models import RankNetRewardModel
@@ -271,13 +297,22 @@ class Personalization:
         return RankNetRewardModel(seed=seed, population=population)
 
 
-def metrics_of(evaluations: Sequence[Evaluation]) -> dict[Metric, np.ndarray]:
-    """``{Metric: array}`` of the evaluations' metrics, the form ``score_many`` takes."""
+def metrics_of(evaluations: Sequence[Evaluation], model: Any = None, context: Any = None) -> dict[Metric, np.ndarray]:
+    """``{Metric: array}`` of the evaluations' metrics, the form ``score_many`` takes (``"latency@pixel3"``
+    under :class:`~natsbench_gym.types.DeviceLatency`). With ``model`` and ``context``, a device's
+    latency that ``model`` reads and an evaluation lacks (it was evaluated before the model chose
+    that device) is looked up in ``context`` by the architecture's index."""
     names = {name for ev in evaluations for name in ev.metrics}
-    return {
-        Metric.parse(name): np.array([ev.metrics.get(name, np.nan) for ev in evaluations], dtype=np.float64)
+    out = {
+        parse_metric_key(name): np.array([ev.metrics.get(name, np.nan) for ev in evaluations], dtype=np.float64)
         for name in sorted(names)
     }
+    if model is not None and context is not None and evaluations:
+        for key in model.required_metrics(context):
+            if isinstance(key, DeviceLatency) and (key not in out or np.isnan(out[key]).any()):
+                values = context.query([ev.index for ev in evaluations], [key])[key]
+                out[key] = np.where(np.isnan(out[key]), values, out[key]) if key in out else np.asarray(values, dtype=np.float64)
+    return out
 
 
 class PersonalizedSearch:
@@ -503,7 +538,8 @@ class PersonalizedSearch:
         for ev in self.history:
             first.setdefault(ev.index, ev)
         distinct = list(first.values())
-        draws = np.asarray(self.learned_metric.member_scores(metrics_of(distinct), self.env.unwrapped.context))
+        context = self.env.unwrapped.context
+        draws = np.asarray(self.learned_metric.member_scores(metrics_of(distinct, self.learned_metric, context), context))
         chosen = {ev.index for ev in top}
         extra = []
         for i in dict.fromkeys(np.argmax(draws, axis=1).tolist()):
@@ -565,7 +601,8 @@ class PersonalizedSearch:
     def _adopt(self, model: Any) -> None:
         self.env.unwrapped.set_reward_model(model)
         self.learned_metric = model
-        scores = np.asarray(model.score_many(metrics_of(self.history), self.env.unwrapped.context), dtype=np.float64)
+        context = self.env.unwrapped.context
+        scores = np.asarray(model.score_many(metrics_of(self.history, model, context), context), dtype=np.float64)
         self._rescored = scores.reshape(-1).tolist()
 
     def _log_round(self, k: int, comparisons: Sequence[Any], strategy: str, confidence: Any, seconds: float = 0.0) -> None:

@@ -12,7 +12,9 @@ and the recommendation (``result.best``) is placed in the user's own utility ove
 * ``botorch`` -- the peer: BoTorch's ``PairwiseGP`` as the model and BoTorch's EUBO choosing the
   pairs, in the same interactive loop (needs ``pip install "natsbench-gym[botorch]"``);
 * ``ceiling`` -- regularized evolution with the user's true utility as its fitness;
-* ``random`` -- the best of 100 distinct random architectures under the true utility.
+* ``random`` -- the best of 100 distinct random architectures under the true utility;
+* ``devices`` (only when named in ``--methods``) -- ``interactive`` with ``devices="all"``: the model
+  reads the latency of all 27 devices and follows the one the judgments fit best.
 
 It also reports the share of runs whose recommendation is the best architecture the search
 evaluated (under the true utility), and the slowest round's refit and next-pair choice.
@@ -39,6 +41,8 @@ import numpy as np
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 METHODS = ("interactive", "one-shot", "botorch", "ceiling", "random")
+#: Methods that are run when named in ``--methods`` but not by default.
+EXTRA_METHODS = ("devices",)
 _ENVS: dict = {}
 
 
@@ -78,21 +82,24 @@ def run_one(
     u = user.utilities(np.arange(ctx.benchmark.space.size))
     rows = []
 
-    def row(method: str, n: int, rec: int, evaluated: list[int], seconds: float, round_seconds: float = 0.0, mode: str = "") -> dict:
+    def row(method: str, n: int, rec: int, evaluated: list[int], seconds: float, round_seconds: float = 0.0, mode: str = "",
+            device: str = "") -> dict:
         return {
             "method": method, "user": user_name, "dataset": dataset, "judgments": n, "seed": seed,
             "percentile": _percentile(u, rec),
             "best_evaluated_percentile": _percentile(u, max(evaluated, key=lambda i: u[i])),
             "is_best_evaluated": bool(u[rec] >= max(u[i] for i in evaluated)),
-            "seconds": seconds, "max_round_seconds": round_seconds, "mode": mode,
+            "seconds": seconds, "max_round_seconds": round_seconds, "mode": mode, "device": device,
         }
 
     for method in methods:
-        if method in ("interactive", "one-shot", "botorch"):
+        if method in ("interactive", "one-shot", "botorch", "devices"):
             for n in judgments if method != "botorch" or peer_judgments is None else peer_judgments:
                 kwargs = {}
                 if method == "one-shot":
                     kwargs = {"schedule": "one-shot"}
+                elif method == "devices":
+                    kwargs = {"devices": "all"}  # the model reads all 27 devices and learns which one
                 elif method == "botorch":
                     from reward_models.pairwise_gp import BoTorchEUBOSelector, PairwiseGPRewardModel
 
@@ -104,6 +111,7 @@ def run_one(
                 rows.append(row(
                     method, n, result.best.index, [ev.index for ev in result.history], time.perf_counter() - start,
                     max((r["seconds"] for r in rounds), default=0.0), str(getattr(result.info.get("learned_metric"), "mode", "")),
+                    str(getattr(result.info.get("learned_metric"), "device", "") or ""),
                 ))
         elif method == "ceiling":
             start = time.perf_counter()
@@ -171,18 +179,19 @@ def summarise(rows: list[dict], judgments: tuple[int, ...], datasets: tuple[str,
     def cell(v, digits=2):
         return "–" if v is None else f"{v:.{digits}f}"
 
-    methods = [x for x in METHODS if any(r["method"] == x for r in rows)]
+    methods = [x for x in METHODS + EXTRA_METHODS if any(r["method"] == x for r in rows)]
     out = []
     seeds = len({r["seed"] for r in rows})
     out.append(f"Mean percentile of the recommendation in the user's own utility over the whole topology space "
                f"({seeds} seeds, regularized evolution, 100 evaluations).\n")
-    for method in [x for x in ("interactive", "one-shot", "botorch") if x in methods]:
+    for method in [x for x in ("interactive", "one-shot", "botorch", "devices") if x in methods]:
         out.append(f"### {method}\n")
         head = "| user | " + " | ".join(f"{ds} N={n}" for ds in datasets for n in judgments) + " |"
         out += [head, "|" + "---|" * (1 + len(datasets) * len(judgments))]
         for group, names in groups.items():
             for user in names:
-                out.append(f"| {user} ({group}) | " + " | ".join(cell(m(method, user, ds, n)) for ds in datasets for n in judgments) + " |")
+                if any(m(method, user, ds, n) is not None for ds in datasets for n in judgments):
+                    out.append(f"| {user} ({group}) | " + " | ".join(cell(m(method, user, ds, n)) for ds in datasets for n in judgments) + " |")
         out.append("")
     if "ceiling" in methods or "random" in methods:
         out.append("### ceiling (RE on the true utility) and random search (best of 100)\n")
@@ -190,7 +199,8 @@ def summarise(rows: list[dict], judgments: tuple[int, ...], datasets: tuple[str,
                 "|" + "---|" * (1 + 2 * len(datasets))]
         for names in groups.values():
             for user in names:
-                out.append(f"| {user} | " + " | ".join(cell(m(x, user, ds, 0)) for ds in datasets for x in ("ceiling", "random")) + " |")
+                if any(m(x, user, ds, 0) is not None for ds in datasets for x in ("ceiling", "random")):
+                    out.append(f"| {user} | " + " | ".join(cell(m(x, user, ds, 0)) for ds in datasets for x in ("ceiling", "random")) + " |")
         out.append("")
     # goals
     out.append("### goals\n")
@@ -211,6 +221,25 @@ def summarise(rows: list[dict], judgments: tuple[int, ...], datasets: tuple[str,
         check(">= 99.5 at 10 judgments, the paper's six (interactive)", "interactive", groups["paper"], 10, 99.5)
     if 40 in judgments:
         check(">= 97 at 40 judgments, non-monotone users (interactive)", "interactive", NON_MONOTONE_USERS, 40, 97.0)
+    if "devices" in methods:
+        if 20 in judgments:
+            check(">= 99.5 at 20 judgments, every monotone user (devices='all')", "devices", monotone, 20, 99.5)
+        if 10 in judgments:
+            check(">= 99.5 at 10 judgments, the paper's six (devices='all')", "devices", groups["paper"], 10, 99.5)
+        pairs = defaultdict(list)
+        for r in rows:
+            if r["method"] in ("interactive", "devices"):
+                pairs[(r["user"], r["dataset"], r["judgments"], r["seed"])].append(r)
+        diff = defaultdict(list)
+        for (user, _ds, n, _seed), rs in pairs.items():
+            by = {r["method"]: float(r["percentile"]) for r in rs}
+            if len(by) == 2:
+                diff[(user, n)].append(by["devices"] - by["interactive"])
+        lines.append("- devices='all' minus interactive (paired seeds, mean over datasets and seeds, percentile points): "
+                     + ", ".join(f"{user}/N={n} {np.mean(v):+.2f}" for (user, n), v in sorted(diff.items())))
+        switched = [r for r in rows if r["method"] == "devices" and r.get("device") not in ("", "1080ti_1")]
+        total = sum(1 for r in rows if r["method"] == "devices")
+        lines.append(f"- devices='all' reads another device than the env's in {len(switched)} of {total} runs")
     if "botorch" in methods:
         worse = []
         total = 0
@@ -233,7 +262,7 @@ def summarise(rows: list[dict], judgments: tuple[int, ...], datasets: tuple[str,
         if rs:
             share = np.mean([str(r["is_best_evaluated"]) == "True" for r in rs])
             lines.append(f"- recommendation = best evaluated architecture at {n} judgments (interactive): {100 * share:.1f} % of {len(rs)} runs")
-    for method in ("interactive", "botorch"):
+    for method in ("interactive", "botorch", "devices"):
         rs = [float(r["max_round_seconds"]) for r in rows if r["method"] == method]
         if rs:
             lines.append(f"- slowest round's refit + next-pair choice ({method}): median {np.median(rs):.3f} s, max {max(rs):.3f} s")
@@ -277,9 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
     judgments = tuple(int(x) for x in args.judgments.split(","))
     methods = tuple(x.strip() for x in args.methods.split(","))
-    unknown = sorted(set(methods) - set(METHODS))
+    unknown = sorted(set(methods) - set(METHODS + EXTRA_METHODS))
     if unknown:
-        parser.error(f"unknown methods {unknown}; expected some of {', '.join(METHODS)}")
+        parser.error(f"unknown methods {unknown}; expected some of {', '.join(METHODS + EXTRA_METHODS)}")
     users = [u for names in _users().values() for u in names] if args.users == "all" else args.users.split(",")
     def methods_for(seed: int) -> tuple[str, ...]:
         return tuple(x for x in methods if x != "botorch" or seed < args.peer_seeds)

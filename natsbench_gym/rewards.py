@@ -33,6 +33,7 @@ among those *above* the accuracy threshold. Thresholds default to the space medi
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from natsbench_gym.errors import InvalidConfigError, MissingMetricError, UnknownNameError
-from natsbench_gym.types import Dataset, Metric, MetricStats
+from natsbench_gym.types import Dataset, DeviceLatency, Metric, MetricStats
 
 if TYPE_CHECKING:
     from natsbench_gym.benchmarks.base import Benchmark
@@ -89,14 +90,31 @@ class ScoringContext:
         ds = benchmark.check_dataset(dataset)
         return cls(benchmark, ds, benchmark.check_budget(budget), benchmark.check_device(device), Metric.parse(accuracy_metric))
 
-    def stats(self, metric: Metric) -> MetricStats:
-        return self.benchmark.stats(metric, self.dataset, self.budget, self.device)
+    def with_device(self, device: str | None) -> ScoringContext:
+        """This context with another latency device (checked against the benchmark)."""
+        device = self.benchmark.check_device(device)
+        return self if device == self.device else dataclasses.replace(self, device=device)
 
-    def space_values(self, metric: Metric) -> np.ndarray:
+    def _route(self, metric: Metric | DeviceLatency) -> tuple[Metric, str | None]:
+        """The benchmark metric and device of a metric key (a :class:`DeviceLatency` names its own device)."""
+        if isinstance(metric, DeviceLatency):
+            return Metric.LATENCY, self.benchmark.check_device(metric.device)
+        return metric, self.device
+
+    def stats(self, metric: Metric | DeviceLatency) -> MetricStats:
+        m, device = self._route(metric)
+        return self.benchmark.stats(m, self.dataset, self.budget, device)
+
+    def space_values(self, metric: Metric | DeviceLatency) -> np.ndarray:
         """Values of ``metric`` over the space (or the sample a live backend has): see ``Benchmark.space_values``."""
-        return self.benchmark.space_values(metric, self.dataset, self.budget, self.device)
+        m, device = self._route(metric)
+        return self.benchmark.space_values(m, self.dataset, self.budget, device)
 
-    def has(self, metric: Metric) -> bool:
+    def has(self, metric: Metric | DeviceLatency) -> bool:
+        if isinstance(metric, DeviceLatency):
+            return metric.device in self.benchmark.latency_devices and Metric.LATENCY in self.benchmark.available_metrics(
+                self.dataset, self.budget
+            )
         return metric in self.benchmark.available_metrics(self.dataset, self.budget) and (
             metric is not Metric.LATENCY or self.device is not None
         )
@@ -105,9 +123,20 @@ class ScoringContext:
         """``values`` of ``metric`` mapped to [0, 1] by the space-wide min and max."""
         return np.clip(self.stats(metric).normalize(np.asarray(values, dtype=np.float64)), 0.0, 1.0)
 
-    def query(self, archs, metrics: Sequence[Metric] | None = None) -> dict[Metric, np.ndarray]:
-        """Metrics of ``archs`` in this context (a convenience for agents and reward models)."""
-        return self.benchmark.query_many(archs, self.dataset, self.budget, metrics, self.device)
+    def query(self, archs, metrics: Sequence[Metric | DeviceLatency] | None = None) -> dict[Metric, np.ndarray]:
+        """Metrics of ``archs`` in this context (a convenience for agents and reward models); a
+        :class:`~natsbench_gym.types.DeviceLatency` key is the latency on its own device."""
+        if metrics is None or not any(isinstance(m, DeviceLatency) for m in metrics):
+            return self.benchmark.query_many(archs, self.dataset, self.budget, metrics, self.device)
+        plain = [m for m in metrics if not isinstance(m, DeviceLatency)]
+        out: dict[Any, np.ndarray] = {}
+        if plain:
+            out.update(self.benchmark.query_many(archs, self.dataset, self.budget, plain, self.device))
+        for m in metrics:
+            if isinstance(m, DeviceLatency) and m not in out:
+                device = self.benchmark.check_device(m.device)
+                out[m] = self.benchmark.query_many(archs, self.dataset, self.budget, [Metric.LATENCY], device)[Metric.LATENCY]
+        return out
 
 
 def utility(metric: Metric, values: np.ndarray, context: ScoringContext) -> np.ndarray:

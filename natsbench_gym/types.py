@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import ClassVar
 
 from natsbench_gym.errors import UnknownNameError
 
-__all__ = ["Dataset", "Metric", "SpaceKind", "MetricStats", "DEFAULT_LATENCY_DEVICE", "LATENCY_DEVICES"]
+__all__ = [
+    "Dataset", "Metric", "SpaceKind", "MetricStats", "DeviceLatency", "parse_metric_key",
+    "DEFAULT_LATENCY_DEVICE", "LATENCY_DEVICES",
+]
 
 #: Latency device used when none is given: an NVIDIA GTX 1080 Ti at batch size 1 (HW-NAS-Bench /
 #: HELP measurements, CIFAR-10 input), the GPU NATS-Bench itself was built on.
@@ -151,3 +155,50 @@ class MetricStats:
         """Map values linearly so that the space minimum is 0 and the maximum 1."""
         span = self.max - self.min
         return (values - self.min) / span if span > 0 else values * 0.0
+
+
+@dataclass(frozen=True)
+class DeviceLatency:
+    """The latency on one named device, as a metric key beside the context's own ``Metric.LATENCY``.
+
+    An env made with ``latency_devices=`` (or given a reward model that reads several devices, such
+    as :class:`reward_models.devices.DeviceChoiceModel`) reports ``info["metrics"]["latency@pixel3"]``
+    for each device; ``{key: values}`` mappings hold it under ``DeviceLatency("pixel3")``. It reads
+    like a :class:`Metric` where that matters (``value``, ``higher_is_better``, ``unit``, ``label``).
+    """
+
+    device: str
+
+    PREFIX: ClassVar[str] = "latency@"
+
+    @property
+    def value(self) -> str:
+        return f"{self.PREFIX}{self.device}"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return False
+
+    @property
+    def unit(self) -> str:
+        return "ms"
+
+    @property
+    def label(self) -> str:
+        return f"latency on {self.device}"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def parse_metric_key(name: object) -> Metric | DeviceLatency:
+    """A metric key from its name: a :class:`Metric` (``"params"``) or a :class:`DeviceLatency`
+    (``"latency@pixel3"``; a benchmark checks the device when it is queried)."""
+    if isinstance(name, (Metric, DeviceLatency)):
+        return name
+    if isinstance(name, str) and name.startswith(DeviceLatency.PREFIX):
+        device = name[len(DeviceLatency.PREFIX):]
+        if not device:
+            raise UnknownNameError("latency device", device, LATENCY_DEVICES)
+        return DeviceLatency(device)
+    return Metric.parse(name)

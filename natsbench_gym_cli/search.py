@@ -89,6 +89,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="skip a later round when the model is this sure its best candidate beats the runner-up (e.g. 0.95)")
     p.add_argument("--device", default=None, metavar="DEVICE",
                    help="the latency device that matters to you (default: the benchmark's, 1080ti_1); one of: " + ", ".join(LATENCY_DEVICES))
+    p.add_argument("--devices", default=None, metavar="DEVICES",
+                   help="latency devices you may care about besides --device, comma-separated, or 'all': the model reads "
+                        "each one's latency and follows the one your judgments fit best (default: --device only)")
     p.add_argument("--library", default=None, metavar="PATH",
                    help="the preference library of earlier sessions (default: $NATSBENCH_GYM_LIBRARY, else "
                         "$XDG_DATA_HOME/natsbench-gym/preferences.sqlite, else ~/.local/share/natsbench-gym/preferences.sqlite)")
@@ -144,7 +147,9 @@ def run(args: argparse.Namespace) -> int:
         from preference_ui import SearchJudge
 
         user = None
-        judge = SearchJudge.open(Path(args.session) if args.session else out / "judgments-human.jsonl", context, seed=args.seed)
+        shown = () if args.devices in (None, "all") else [d.strip() for d in args.devices.split(",") if d.strip()]
+        judge = SearchJudge.open(Path(args.session) if args.session else out / "judgments-human.jsonl", context, seed=args.seed,
+                                 devices=shown)  # the page shows the latency on the devices named
         print(f"judge: you (session {judge.session.path})")
     else:
         noise = NoiseModel(flip_probability=args.flip) if args.flip else None
@@ -165,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         personalization = Personalization(judge, num_comparisons=args.comparisons, schedule=args.schedule,
                                           num_architectures=args.judged_architectures, stop_when_sure=args.stop_when_sure,
                                           batch_size=args.batch_size or None, warm_start=prior,
-                                          remember=library if args.remember else None)
+                                          remember=library if args.remember else None, devices=args.devices)
         agent = RegularizedEvolution(args.population, args.sample, seed=args.seed, personalization=personalization)
         if args.human:
             judge.watch(agent)
@@ -267,6 +272,12 @@ def _print_rounds(result) -> None:
     confidence = result.info.get("confidence")
     if confidence is not None:
         print(f"how sure: {confidence}")
+    model = result.info.get("learned_metric")
+    posterior = getattr(model, "device_posterior", None)
+    if posterior:
+        top = sorted(posterior.items(), key=lambda kv: -kv[1])[:3]
+        print(f"latency device your judgments follow: {model.device} (of {len(posterior)} read; most likely: "
+              + ", ".join(f"{d} {p:.2f}" for d, p in top) + ")")
 
 
 def _unique_best(history, scores: np.ndarray, k: int) -> list[int]:
@@ -301,8 +312,7 @@ def _print_recommendations(result, scores, order, truth, context) -> None:
 
 
 def _print_space_rank(bench, context, user, index: int) -> None:
-    metric = user.reward
-    space_scores = metric.score_many(context.query(None, metric.required_metrics(context)), context)
+    space_scores = user.utilities(np.arange(bench.space.size))  # every synthetic user, device users too
     mine = space_scores[index]
     pct = 100.0 * float(np.mean(space_scores <= mine))
     best = int(np.argmax(space_scores))

@@ -66,6 +66,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ import numpy as np
 from natsbench_gym.benchmarks.base import Benchmark
 from natsbench_gym.fileio import atomic_write, remove_stale_temporaries
 from natsbench_gym.rewards import ScoringContext
-from natsbench_gym.types import Metric
+from natsbench_gym.types import DeviceLatency, Metric
 from preference_ui import adapter
 from preference_ui.catalog import MetricCatalog, format_value
 from preference_ui.drawing import architecture_lines, architecture_svg
@@ -257,6 +258,7 @@ class ElicitationSession:
         judge: str = "human",
         top_k: int = 10,
         evidence: Any = None,
+        devices: Sequence[str] = (),
     ) -> ElicitationSession:
         """Resume or start a session that shows the pairs a search asks about (:meth:`ask`).
 
@@ -272,10 +274,22 @@ class ElicitationSession:
             judge: who judges (recorded in every judgment).
             top_k: how many top architectures a fit reports.
             evidence: the :class:`~preference_ui.evidence.EvidenceProvider` (default: made on first use).
+            devices: more latency devices whose latency each architecture shows ("latency on pixel3"),
+                e.g. those the person named to the search (``Personalization(devices=...)``).
         """
-        return cls._open(path, context.benchmark, context.dataset.value, budget=context.budget, device=context.device,
-                         population=None, pairs=None, active=None, seed=seed, judge=judge, top_k=top_k, for_search=True,
-                         evidence=evidence)
+        session = cls._open(path, context.benchmark, context.dataset.value, budget=context.budget, device=context.device,
+                            population=None, pairs=None, active=None, seed=seed, judge=judge, top_k=top_k, for_search=True,
+                            evidence=evidence)
+        if devices:
+            session.show_devices(devices)
+        return session
+
+    def show_devices(self, devices: Sequence[str]) -> None:
+        """Show each architecture's latency on ``devices`` too (beside the session's own device)."""
+        extra = tuple(DeviceLatency(self.context.benchmark.check_device(d)) for d in dict.fromkeys(devices) if d != self.context.device)
+        with self._lock:
+            shown = tuple(m for m in self.catalog.metrics if not isinstance(m, DeviceLatency))
+            self.catalog = MetricCatalog(self.context, shown + extra, candidates=self._state.population)
 
     @classmethod
     def _open(

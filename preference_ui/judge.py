@@ -89,10 +89,12 @@ class SearchJudge:
         judge: str = "human",
         seed: int | None = None,
         timeout: float | None = None,
+        devices: Sequence[str] = (),
     ) -> SearchJudge:
         """Resume or start the session at ``path`` for a search in ``context`` (see
-        :meth:`ElicitationSession.open_for_search`)."""
-        return cls(ElicitationSession.open_for_search(path, context, seed=seed, judge=judge), timeout=timeout)
+        :meth:`ElicitationSession.open_for_search`; ``devices``: more latency devices each
+        architecture shows)."""
+        return cls(ElicitationSession.open_for_search(path, context, seed=seed, judge=judge, devices=devices), timeout=timeout)
 
     def __call__(self, pairs: Sequence[tuple[int, int]], *, rng: np.random.Generator | None = None) -> list[Comparison]:
         """Judge ``pairs`` (a :class:`~reward_models.selection.PairBatch`: its strategy is recorded).

@@ -47,6 +47,7 @@ from reward_models.fixed import (
     loss_many,
     weighted_sum,
 )
+from reward_models.devices import DeviceChoiceModel
 from reward_models.human_preference import (
     EXTRA_USERS,
     Judge,
@@ -111,6 +112,7 @@ __all__ = [
     "PreferenceLoss",
     "MetricFamilyConfig",
     "MetricFamilyPosterior",
+    "DeviceChoiceModel",
     "PreferenceDataError",
     "PairSelectionError",
     "NotFittedError",

@@ -42,7 +42,7 @@ from natsbench_gym.errors import (
 )
 from natsbench_gym.rewards import ScoringContext, as_reward_model
 from natsbench_gym.spaces import Encoding, SearchSpace
-from natsbench_gym.types import Metric, SpaceKind
+from natsbench_gym.types import DeviceLatency, Metric, SpaceKind
 
 __all__ = [
     "NATSBenchEnv",
@@ -157,6 +157,13 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         self._seed_cache: dict[int, np.ndarray] = {}
         self._reward_table: np.ndarray | None = None
         self._reward_cache: dict[int, float] = {}
+        #: Latency on more devices, reported as ``latency@<device>`` (the config's, then those the
+        #: reward model reads: :class:`~natsbench_gym.types.DeviceLatency` in its ``required_metrics``).
+        self._asked_devices: tuple[str, ...] = self._check_devices(config.latency_devices, "latency_devices")
+        self.latency_devices: tuple[str, ...] = self._asked_devices
+        self._model_devices: tuple[str, ...] = ()
+        self._device_tables: dict[str, np.ndarray] = {}
+        self._device_cache: dict[tuple[int, str], float] = {}
         self.set_reward_model(config.reward_model, precompute=precompute)
 
         self._setup_constraints(codes_enc, allowed_choices, config.max_params, config.max_flops, config.max_latency)
@@ -344,6 +351,7 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         """Forget the metrics and rewards of the architectures queried so far (lazy backends only;
         the tables of a precomputed env are kept). The next evaluation of each asks the benchmark again."""
         self._query_cache.clear()
+        self._device_cache.clear()
         self._seed_cache.clear()
         self._reward_cache.clear()
 
@@ -377,7 +385,10 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
             MissingMetricError: the model reads a metric the benchmark does not have here.
         """
         model = as_reward_model(reward_model)
-        self.benchmark.check_metrics(model.required_metrics(self.context), self.dataset, self.budget)
+        required = tuple(model.required_metrics(self.context))
+        self.benchmark.check_metrics([m for m in required if not isinstance(m, DeviceLatency)], self.dataset, self.budget)
+        self._model_devices = self._check_devices([m.device for m in required if isinstance(m, DeviceLatency)], "the reward model's latency")
+        self.latency_devices = tuple(dict.fromkeys(self._asked_devices + self._model_devices))
         self.reward_model = model
         self._reward_table = None
         self._reward_cache = {}
@@ -385,7 +396,8 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         if precompute is None:
             precompute = self._cache_rewards
         if precompute and self._metric_table is not None:
-            metrics = {m: self._metric_table[i] for i, m in enumerate(self._metrics)}
+            metrics: dict[Any, np.ndarray] = {m: self._metric_table[i] for i, m in enumerate(self._metrics)}
+            metrics.update({DeviceLatency(d): self._device_table(d) for d in self.latency_devices})
             rewards = np.asarray(model.score_many(metrics, self.context), dtype=np.float64)
             if rewards.shape != (self.space.size,):
                 raise ValueError(
@@ -483,6 +495,10 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
             if metrics is None:
                 metrics = self.benchmark.query_resolved(index, self._query_spec)
                 self._query_cache[index] = metrics
+        if self.latency_devices:
+            metrics = dict(metrics)
+            for d in self.latency_devices:
+                metrics[DeviceLatency(d)] = self._device_latency(d, code, index)
         if self.noise:
             metrics = dict(metrics)
             metrics[self.context.accuracy_metric] = self._sample_seed_value(index, metrics)
@@ -525,6 +541,43 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         }
         self._last_info = info
         return reward, info
+
+    def set_latency_devices(self, devices: Sequence[str] | str) -> None:
+        """Report the latency on ``devices`` too (``"all"``: every device the benchmark has), as
+        ``info["metrics"]["latency@<device>"]``, besides those the reward model reads.
+
+        Raises:
+            UnknownNameError: a device the benchmark has no latency for (with the devices it has).
+        """
+        self._asked_devices = self._check_devices(devices, "latency_devices")
+        self.latency_devices = tuple(dict.fromkeys(self._asked_devices + self._model_devices))
+
+    def _check_devices(self, devices: Sequence[str] | str, what: str) -> tuple[str, ...]:
+        if isinstance(devices, str) and devices == "all":
+            if not self.benchmark.latency_devices:
+                raise MissingMetricError(f"{what}='all': the {self.benchmark.name} benchmark has no latency on any device")
+            return tuple(self.benchmark.latency_devices)
+        if isinstance(devices, str):
+            devices = [d.strip() for d in devices.split(",") if d.strip()]
+        return tuple(dict.fromkeys(self.benchmark.check_device(d) for d in devices))
+
+    def _device_table(self, device: str) -> np.ndarray:
+        """The latency on ``device`` of every code (whole-space backends), looked up once."""
+        table = self._device_tables.get(device)
+        if table is None:
+            column = self.benchmark.query_many(self._index_of_code, self.dataset, self.budget, [Metric.LATENCY], device)[Metric.LATENCY]
+            table = self._device_tables[device] = np.asarray(column, dtype=np.float64)
+            table.flags.writeable = False
+        return table
+
+    def _device_latency(self, device: str, code: int, index: int) -> float:
+        if self._metric_table is not None:
+            return float(self._device_table(device)[code])
+        value = self._device_cache.get((index, device))
+        if value is None:
+            column = self.benchmark.query_many([index], self.dataset, self.budget, [Metric.LATENCY], device)[Metric.LATENCY]
+            value = self._device_cache[(index, device)] = float(column[0])
+        return value
 
     def _score(self, metrics: Mapping[Metric, float]) -> float:
         arrays = {m: np.array([v], dtype=np.float64) for m, v in metrics.items()}

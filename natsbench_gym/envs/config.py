@@ -15,7 +15,7 @@ import dataclasses
 import math
 import numbers
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,10 @@ class EnvConfig:
             CIFAR-10 at 200 epochs), else ``MissingMetricError``. Other metrics stay means.
         device: the latency device (e.g. ``"1080ti_1"``, ``"pixel3"``) of the latency metric, reward
             and cap; ``None``: the benchmark's default device.
+        latency_devices: more latency devices to report, each as ``info["metrics"]["latency@<device>"]``
+            (the reward and caps still read ``device``): a sequence of device names, or ``"all"``
+            (every device the benchmark has). A reward model that reads several devices (its
+            ``latency_devices`` attribute, e.g. ``reward_models.DeviceChoiceModel``) adds its own.
         accuracy_metric: the accuracy the rewards read (default ``"valid_accuracy"``; test accuracy is
             for reporting, as NATS-Bench's authors advise).
         max_params: cap on the parameters (millions); ``None``: no cap.
@@ -109,6 +113,7 @@ class EnvConfig:
     budget: int | None = None
     noise: bool = False
     device: str | None = None
+    latency_devices: Sequence[str] | str = ()
     accuracy_metric: Metric | str = Metric.VALID_ACCURACY
     max_params: float | None = None
     max_flops: float | None = None
@@ -139,6 +144,16 @@ class EnvConfig:
             set_field(self, name, None if value is None else bool(value))
         if self.device is not None and not isinstance(self.device, str):
             raise InvalidConfigError(f"device must be a latency device name (e.g. '1080ti_1') or None, got {_shown(self.device)}")
+        devices = self.latency_devices
+        if isinstance(devices, str) and devices != "all":
+            devices = tuple(d.strip() for d in devices.split(",") if d.strip())
+        if not isinstance(devices, str):
+            if not isinstance(devices, Iterable) or not all(isinstance(d, str) for d in devices):
+                raise InvalidConfigError(
+                    f"latency_devices must be device names (e.g. ['pixel3', 'raspi4']) or 'all', got {_shown(self.latency_devices)}"
+                )
+            devices = tuple(dict.fromkeys(devices))
+        set_field(self, "latency_devices", devices)
         for name, unit in (("max_params", "millions"), ("max_flops", "MFLOPs"), ("max_latency", "ms")):
             set_field(self, name, _cap(name, unit, getattr(self, name)))
         if self.render_mode is not None and self.render_mode not in RENDER_MODES:
