@@ -110,7 +110,9 @@ def run_one(
                 rounds = result.info.get("rounds") or []
                 rows.append(row(
                     method, n, result.best.index, [ev.index for ev in result.history], time.perf_counter() - start,
-                    max((r["seconds"] for r in rounds), default=0.0), str(getattr(result.info.get("learned_metric"), "mode", "")),
+                    max((r["seconds"] for r in rounds), default=0.0),
+                    str(getattr(result.info.get("learned_metric"), "mode", ""))
+                    + ("/non-monotone" if getattr(result.info.get("learned_metric"), "monotone", True) is False else ""),
                     str(getattr(result.info.get("learned_metric"), "device", "") or ""),
                 ))
         elif method == "ceiling":

@@ -26,7 +26,11 @@ the user pursues:
    hurts), and so does any user who wants "better" metrics. It removes most of the hypotheses ten
    judgments cannot rule out: a feature that is anti-correlated with the judgments gets weight 0
    instead of a negative one. Users with non-monotone wishes ("about 5 ms") need
-   ``monotone=False``.
+   ``monotone=False``, or ``monotone="auto"`` (the interactive loop's setting): monotone until the
+   judgments contradict every monotone utility -- at least :data:`MIN_VIOLATIONS` judged pairs,
+   and at least :data:`MIN_VIOLATION_SHARE` of the judged pairs in which one architecture is at
+   least as good on every feature, prefer the dominated one -- then the network is trained without
+   the constraint (and the monotone metric family is not accepted as the model).
 3. **Linear first.** The network is a linear skip connection plus one small hidden layer, with
    weight decay: a weighted sum of utilities (MONAS's form) is the simplest explanation, and the
    hidden layer adds the thresholds that constraint metrics need as judgments accumulate.
@@ -128,7 +132,8 @@ class RankNetConfig:
             paper's four (:data:`DEFAULT_FEATURES`) that the context has.
         representation: ``"both"`` (min-max utility and rank), ``"utility"`` or ``"rank"``.
         hidden: hidden units per member (0: a linear model).
-        monotone: keep the score non-decreasing in every utility (see the module docs).
+        monotone: keep the score non-decreasing in every utility (see the module docs); ``"auto"``:
+            only until the judgments demand a non-monotone utility (see the module docs).
         ensemble: number of members trained together.
         bootstrap: train each member on a Poisson(1) bootstrap of the pairs (more member diversity).
         weight_decay: L2 penalty (Adam's) of the linear skip weights.
@@ -161,7 +166,7 @@ class RankNetConfig:
     features: tuple[str, ...] | None = None
     representation: str = "both"
     hidden: int = 16
-    monotone: bool = True
+    monotone: bool | str = True
     ensemble: int = 1
     bootstrap: bool = False
     weight_decay: float = 1e-3
@@ -191,6 +196,8 @@ class RankNetConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if self.monotone != "auto" and not isinstance(self.monotone, (bool, np.bool_)):
+            raise ValueError(f"monotone must be True, False or 'auto', got {self.monotone!r}")
         if self.hidden_weight_decay is None:
             object.__setattr__(self, "hidden_weight_decay", self.weight_decay)
         _check_training_settings(self)
@@ -502,6 +509,27 @@ class JudgedPairs:
         return int(self.a.size)
 
 
+#: ``monotone="auto"``: judged pairs preferring a dominated architecture needed to drop monotonicity ...
+MIN_VIOLATIONS = 2
+#: ... and their least share of the judged pairs with a dominated side (a careless judge's flips
+#: land on dominated pairs at the judge's error rate, ~10 %; a non-monotone wish, far more often).
+MIN_VIOLATION_SHARE = 0.2
+
+
+def dominance_violations(pairs: JudgedPairs) -> tuple[int, int]:
+    """``(violations, dominated)``: of the decided judgments whose one side is at least as good on
+    every feature (utility columns) and better on one, how many preferred the dominated side."""
+    f = len(pairs.normaliser.metrics)
+    u = pairs.features[:, :f] if pairs.normaliser.representation != "rank" else pairs.features
+    ua, ub = u[pairs.a], u[pairs.b]
+    a_dom = np.all(ua >= ub, axis=1) & np.any(ua > ub, axis=1)
+    b_dom = np.all(ub >= ua, axis=1) & np.any(ub > ua, axis=1)
+    t = pairs.targets
+    violations = int(np.sum(a_dom & (t < 0.5)) + np.sum(b_dom & (t > 0.5)))
+    dominated = int(np.sum((a_dom | b_dom) & (t != 0.5)))
+    return violations, dominated
+
+
 @dataclass(frozen=True)
 class PriorFit:
     """The metric-family posterior fitted to judgments, and how well it explains them.
@@ -588,6 +616,10 @@ class RankNetRewardModel:
         self.metadata: dict[str, Any] = {}
         self.training: TrainingReport | None = None
         self.prior_scale: float | None = None
+        #: Whether the fitted network is monotone (``config.monotone``, or what ``"auto"`` chose).
+        self.monotone: bool = self.config.monotone is not False
+        #: Judged pairs that prefer an architecture dominated on every feature (``"auto"`` only).
+        self.violations: int | None = None
 
     @property
     def is_fitted(self) -> bool:
@@ -633,9 +665,13 @@ class RankNetRewardModel:
         cfg = self.config
         pairs = JudgedPairs.build(a, b, targets, context, cfg)
         inputs, prior = pairs.features, None
+        self.monotone, self.violations = cfg.monotone is not False, None
+        if cfg.monotone == "auto":
+            self.violations, dominated = dominance_violations(pairs)
+            self.monotone = not (self.violations >= MIN_VIOLATIONS and self.violations >= MIN_VIOLATION_SHARE * dominated)
         if cfg.prior is not None:
             prior = fit_prior(pairs, context, cfg.rank_grid, cfg.seed, self.population)
-            if prior.explains(cfg.prior_tolerance):
+            if self.monotone and prior.explains(cfg.prior_tolerance):
                 self.module, self.normaliser, self.posterior, self.training = None, pairs.normaliser, prior.posterior, None
                 self.metadata = self._metadata(context, judges, n=len(pairs), start=start, prior_agreement=prior.agreement)
                 logger.debug("RankNet: the metric-family prior explains %d comparisons (%.0f%% ordered); network not trained", len(pairs), 100 * prior.agreement)
@@ -643,7 +679,7 @@ class RankNetRewardModel:
             if cfg.prior_use == "input":
                 inputs = np.concatenate([inputs, prior.utility[:, None]], axis=1)
 
-        module = RankNetModule(inputs.shape[1], cfg.hidden, cfg.ensemble, cfg.monotone, torch.Generator().manual_seed(cfg.seed))
+        module = RankNetModule(inputs.shape[1], cfg.hidden, cfg.ensemble, self.monotone, torch.Generator().manual_seed(cfg.seed))
         offset = None
         self.prior_scale = None
         if prior is not None and cfg.prior_use == "residual":
@@ -784,6 +820,7 @@ class RankNetRewardModel:
             "inputs": None if self.module is None else self.module.inputs,
             "prior": prior,
             "prior_scale": self.prior_scale,
+            "monotone": bool(self.monotone),
             "metadata": _plain(self.metadata),
         }
         with atomic_path(path) as tmp:
@@ -821,7 +858,8 @@ class RankNetRewardModel:
             )
         if payload.get("state_dict") is not None:
             inputs = int(payload.get("inputs") or model.normaliser.num_inputs)
-            module = RankNetModule(inputs, model.config.hidden, model.config.ensemble, model.config.monotone)
+            model.monotone = bool(payload.get("monotone", model.config.monotone is not False))
+            module = RankNetModule(inputs, model.config.hidden, model.config.ensemble, model.monotone)
             module.load_state_dict(payload["state_dict"])
             module.eval()
             model.module = module
