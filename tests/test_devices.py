@@ -267,3 +267,22 @@ def test_search_cli_follows_the_device_of_a_pixel3_user(tmp_path, capsys, real_d
     assert rc == 0
     assert "latency device your judgments follow:" in out
     assert not (tmp_path / "out" / "reward_model.pt").exists()  # a device-choice model is not saved as a plain RankNet
+
+
+# --- monotone="auto": the dominance count (no data files needed) ----------------------------------------------
+def test_dominance_violations_counts_preferred_dominated_sides(context):
+    pytest.importorskip("torch")
+    from reward_models.ranknet import JudgedPairs, RankNetConfig, dominance_violations
+
+    m = context.query(np.arange(2000), [Metric.VALID_ACCURACY, Metric.LATENCY, Metric.PARAMS, Metric.FLOPS])
+    u = np.stack([m[Metric.VALID_ACCURACY], -m[Metric.LATENCY], -m[Metric.PARAMS], -m[Metric.FLOPS]], axis=1)
+    dominated = [(i, j) for i in range(200) for j in range(200) if i != j and np.all(u[i] >= u[j]) and np.any(u[i] > u[j])][:5]
+    free = [(i, j) for i in range(200) for j in range(i + 1, 200)
+            if not (np.all(u[i] >= u[j]) or np.all(u[j] >= u[i]))][:5]
+    a = np.array([p[0] for p in dominated + free])
+    b = np.array([p[1] for p in dominated + free])
+    targets = np.array([0.0, 0.0, 1.0, 1.0, 0.5] + [0.0] * 5)  # two dominated sides preferred, one tie
+    pairs = JudgedPairs.build(a, b, targets, context, RankNetConfig())
+    assert dominance_violations(pairs) == (2, 4)
+    with pytest.raises(ValueError, match="monotone"):
+        RankNetConfig(monotone="sometimes")
