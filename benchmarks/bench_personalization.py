@@ -298,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-judgments", default="10,20",
                         help="the judgment counts the BoTorch peer runs (its refits make 40 judgments slow)")
     parser.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    parser.add_argument("--cells", default=None, metavar="USER/DATASET/N,...",
+                        help="run only these cells (user, dataset, judgments), e.g. sweet_spot/cifar10/20: every method "
+                             "named and every seed (--peer-seeds still limits the peer); overrides --users, --datasets, --judgments")
     parser.add_argument("--out", default="results/personalization")
     args = parser.parse_args(argv)
     if not os.environ.get("NATSBENCH_DATA"):
@@ -318,6 +321,16 @@ def main(argv: list[str] | None = None) -> int:
     peer_judgments = tuple(int(x) for x in args.peer_judgments.split(","))
     tasks = [(user, ds, seed, judgments, methods_for(seed), args.evaluations, peer_judgments)
              for ds in datasets for user in users for seed in range(args.seeds)]
+    if args.cells:
+        cells = [tuple(c.strip().split("/")) for c in args.cells.split(",") if c.strip()]
+        bad = [c for c in cells if len(c) != 3 or c[1] not in DATASETS or not c[2].isdigit()]
+        if bad:
+            parser.error(f"--cells takes USER/DATASET/N items (datasets: {', '.join(DATASETS)}), got {bad}")
+        # the cell's own N for every method that asks; ceiling and random do not depend on it
+        tasks = [(user, ds, seed, (int(n),), methods_for(seed), args.evaluations, (int(n),))
+                 for user, ds, n in cells for seed in range(args.seeds)]
+        datasets = tuple(d for d in DATASETS if any(c[1] == d for c in cells))
+        judgments = tuple(sorted({int(c[2]) for c in cells}))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
