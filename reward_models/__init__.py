@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from natsbench_gym.rewards import make_fixed_metric
 from reward_models.bradley_terry import preference_probability
+from reward_models.devices import DeviceChoiceModel
 from reward_models.errors import ModelFileError, NotFittedError, PairSelectionError, PreferenceDataError
 from reward_models.fixed import (
     PAPER_METRICS,
@@ -47,7 +48,6 @@ from reward_models.fixed import (
     loss_many,
     weighted_sum,
 )
-from reward_models.devices import DeviceChoiceModel
 from reward_models.human_preference import (
     EXTRA_USERS,
     Judge,
