@@ -291,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", default="all", help="comma-separated user names, or all")
     parser.add_argument("--judgments", default="10,20,40")
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seed-start", type=int, default=0, help="the first seed (seeds run from it; --peer-seeds counts from 0)")
     parser.add_argument("--evaluations", type=int, default=100)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--peer-seeds", type=int, default=5,
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
 
     peer_judgments = tuple(int(x) for x in args.peer_judgments.split(","))
     tasks = [(user, ds, seed, judgments, methods_for(seed), args.evaluations, peer_judgments)
-             for ds in datasets for user in users for seed in range(args.seeds)]
+             for ds in datasets for user in users for seed in range(args.seed_start, args.seed_start + args.seeds)]
     if args.cells:
         cells = [tuple(c.strip().split("/")) for c in args.cells.split(",") if c.strip()]
         bad = [c for c in cells if len(c) != 3 or c[1] not in DATASETS or not c[2].isdigit()]
@@ -328,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--cells takes USER/DATASET/N items (datasets: {', '.join(DATASETS)}), got {bad}")
         # the cell's own N for every method that asks; ceiling and random do not depend on it
         tasks = [(user, ds, seed, (int(n),), methods_for(seed), args.evaluations, (int(n),))
-                 for user, ds, n in cells for seed in range(args.seeds)]
+                 for user, ds, n in cells for seed in range(args.seed_start, args.seed_start + args.seeds)]
         datasets = tuple(d for d in DATASETS if any(c[1] == d for c in cells))
         judgments = tuple(sorted({int(c[2]) for c in cells}))
     out = Path(args.out)
