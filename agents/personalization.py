@@ -293,8 +293,7 @@ class Personalization:
         if self.interactive:
             # an ensemble on bootstrap resamples: when the network is needed its members disagree
             # where the judgments leave room, which is what the pairs of the next round are chosen by
-            # monotone until the judgments contradict every monotone utility (a "sweet spot" wish)
-            return RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True, population=population, monotone="auto")
+            return RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True, population=population)
         return RankNetRewardModel(seed=seed, population=population)
 
 

@@ -26,7 +26,7 @@ the user pursues:
    hurts), and so does any user who wants "better" metrics. It removes most of the hypotheses ten
    judgments cannot rule out: a feature that is anti-correlated with the judgments gets weight 0
    instead of a negative one. Users with non-monotone wishes ("about 5 ms") need
-   ``monotone=False``, or ``monotone="auto"`` (the interactive loop's setting): monotone until the
+   ``monotone=False``, or ``monotone="auto"`` (an option; measured in docs/personalization.md): monotone until the
    judgments contradict every monotone utility -- at least :data:`MIN_VIOLATIONS` judged pairs,
    and at least :data:`MIN_VIOLATION_SHARE` of the judged pairs in which one architecture is at
    least as good on every feature, prefer the dominated one -- then the network is trained without
