@@ -45,8 +45,8 @@ import numpy as np
 from agents.base import BudgetExhausted, Evaluation, SearchBudget, SearchCallback, SearchResult
 from agents.errors import AgentConfigError
 from agents.proposals import sample_architecture
-from natsbench_gym.errors import UnknownNameError
-from natsbench_gym.types import LATENCY_DEVICES, DeviceLatency, Metric, parse_metric_key
+from natsbench_gym.errors import InvalidConfigError, UnknownNameError
+from natsbench_gym.types import LATENCY_DEVICES, DeviceLatency, Metric, parse_devices, parse_metric_key
 from reward_models.human_preference import Judge
 from reward_models.preferences import pair_key
 
@@ -227,16 +227,13 @@ class Personalization:
             raise AgentConfigError(f"stop_when_sure must be a probability in [0.5, 1] or None, got {self.stop_when_sure!r}")
         self.rounds = RoundSchedule.parse(self.schedule)
         if self.devices is not None:
-            devices = self.devices
-            if isinstance(devices, str) and devices != "all":
-                devices = [d.strip() for d in devices.split(",") if d.strip()]
-            if not isinstance(devices, str):
-                if not all(isinstance(d, str) for d in devices) or not devices:
-                    raise AgentConfigError(f"devices must be latency device names (e.g. ['pixel3']) or 'all', got {self.devices!r}")
-                unknown = [d for d in devices if d not in LATENCY_DEVICES]
-                if unknown:
-                    raise UnknownNameError("latency device", unknown[0], LATENCY_DEVICES)
-                devices = tuple(dict.fromkeys(devices))
+            try:
+                devices = parse_devices(self.devices)
+            except InvalidConfigError as exc:
+                raise AgentConfigError(str(exc)) from None
+            unknown = [d for d in devices if d not in LATENCY_DEVICES] if devices != "all" else []
+            if unknown or not devices:
+                raise UnknownNameError("latency device", unknown[0] if unknown else "", LATENCY_DEVICES)
             self.devices = devices
         from reward_models.library import PopulationPrior, PreferenceLibrary
 

@@ -11,10 +11,10 @@ import enum
 from dataclasses import dataclass
 from typing import ClassVar
 
-from natsbench_gym.errors import UnknownNameError
+from natsbench_gym.errors import InvalidConfigError, UnknownNameError
 
 __all__ = [
-    "Dataset", "Metric", "SpaceKind", "MetricStats", "DeviceLatency", "parse_metric_key",
+    "Dataset", "Metric", "SpaceKind", "MetricStats", "DeviceLatency", "parse_metric_key", "parse_devices",
     "DEFAULT_LATENCY_DEVICE", "LATENCY_DEVICES",
 ]
 
@@ -202,3 +202,23 @@ def parse_metric_key(name: object) -> Metric | DeviceLatency:
             raise UnknownNameError("latency device", device, LATENCY_DEVICES)
         return DeviceLatency(device)
     return Metric.parse(name)
+
+
+def parse_devices(devices: object, what: str = "devices") -> str | tuple[str, ...]:
+    """``"all"``, or the device names of a sequence or a comma-separated string, in order, without
+    duplicates (a benchmark checks the names against the devices it has).
+
+    Raises:
+        InvalidConfigError: anything else (naming ``what``).
+    """
+    if isinstance(devices, str):
+        if devices.strip() == "all":
+            return "all"
+        devices = [d.strip() for d in devices.split(",") if d.strip()]
+    try:
+        names = list(devices)  # type: ignore[call-overload]
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(d, str) and d for d in names):
+        raise InvalidConfigError(f"{what} must be latency device names (e.g. ['pixel3', 'raspi4']) or 'all', got {devices!r}")
+    return tuple(dict.fromkeys(names))

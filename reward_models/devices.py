@@ -39,7 +39,7 @@ import numpy as np
 
 from natsbench_gym.errors import InvalidConfigError, MissingMetricError
 from natsbench_gym.rewards import ScoringContext
-from natsbench_gym.types import DeviceLatency, Metric
+from natsbench_gym.types import DeviceLatency, Metric, parse_devices
 from reward_models.errors import NotFittedError, PreferenceDataError
 from reward_models.preferences import Comparison, PreferenceDataset
 
@@ -60,8 +60,9 @@ def resolve_devices(devices: Sequence[str] | str, context: ScoringContext) -> tu
         raise MissingMetricError(
             f"the {context.benchmark.name} benchmark has no latency here, so there is no device to choose"
         )
-    if isinstance(devices, str):
-        devices = context.benchmark.latency_devices if devices == "all" else [d.strip() for d in devices.split(",") if d.strip()]
+    devices = parse_devices(devices)
+    if devices == "all":
+        devices = context.benchmark.latency_devices
     out = [context.device] + [context.benchmark.check_device(d) for d in devices]
     return tuple(dict.fromkeys(out))
 
@@ -109,12 +110,11 @@ class DeviceChoiceModel:
     def __init__(self, make_model: Callable[[], Any] | None = None, devices: Sequence[str] | str = "all", *, margin: float = 3.0) -> None:
         if make_model is not None and not callable(make_model):
             raise InvalidConfigError(f"make_model must build an unfitted model (a callable), got {make_model!r}")
-        if not isinstance(devices, str) and (not isinstance(devices, Iterable) or not all(isinstance(d, str) for d in devices)):
-            raise InvalidConfigError(f"devices must be device names (e.g. ['pixel3', 'raspi4']) or 'all', got {devices!r}")
+        devices = parse_devices(devices)
         if not (isinstance(margin, (int, float)) and margin >= 1.0):
             raise InvalidConfigError(f"margin must be a Bayes factor >= 1 (1: the best evidence wins), got {margin!r}")
         self.make_model = make_model
-        self.devices = devices if isinstance(devices, str) else tuple(devices)
+        self.devices = devices
         self.margin = float(margin)
         self.device: str | None = None
         self.base_device: str | None = None

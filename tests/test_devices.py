@@ -8,6 +8,7 @@ import pytest
 
 import natsbench_gym
 from agents import RandomSearch, RegularizedEvolution
+from agents.errors import AgentConfigError
 from agents.personalization import Personalization, metrics_of
 from natsbench_gym.envs import NATSBenchTopologyEnv
 from natsbench_gym.errors import InvalidConfigError, MissingMetricError, UnknownNameError
@@ -215,7 +216,7 @@ def test_personalization_checks_devices():
     judge = SyntheticUser.__new__(SyntheticUser)  # never asked
     with pytest.raises(UnknownNameError, match="pixel9"):
         Personalization(judge, 10, devices=["pixel9"])
-    with pytest.raises(Exception, match="devices"):
+    with pytest.raises(AgentConfigError, match="devices"):
         Personalization(judge, 10, devices=[3])
     assert Personalization(judge, 10, devices="pixel3,raspi4").devices == ("pixel3", "raspi4")
     assert Personalization(judge, 10, devices="all").devices == "all"

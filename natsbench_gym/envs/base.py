@@ -42,7 +42,7 @@ from natsbench_gym.errors import (
 )
 from natsbench_gym.rewards import ScoringContext, as_reward_model
 from natsbench_gym.spaces import Encoding, SearchSpace
-from natsbench_gym.types import DeviceLatency, Metric, SpaceKind
+from natsbench_gym.types import DeviceLatency, Metric, SpaceKind, parse_devices
 
 __all__ = [
     "NATSBenchEnv",
@@ -553,13 +553,12 @@ class NATSBenchEnv(gym.Env[np.ndarray, np.int64]):
         self.latency_devices = tuple(dict.fromkeys(self._asked_devices + self._model_devices))
 
     def _check_devices(self, devices: Sequence[str] | str, what: str) -> tuple[str, ...]:
-        if isinstance(devices, str) and devices == "all":
+        devices = parse_devices(devices, what)
+        if devices == "all":
             if not self.benchmark.latency_devices:
                 raise MissingMetricError(f"{what}='all': the {self.benchmark.name} benchmark has no latency on any device")
             return tuple(self.benchmark.latency_devices)
-        if isinstance(devices, str):
-            devices = [d.strip() for d in devices.split(",") if d.strip()]
-        return tuple(dict.fromkeys(self.benchmark.check_device(d) for d in devices))
+        return tuple(self.benchmark.check_device(d) for d in devices)
 
     def _device_table(self, device: str) -> np.ndarray:
         """The latency on ``device`` of every code (whole-space backends), looked up once."""

@@ -24,7 +24,7 @@ import numpy as np
 from natsbench_gym.benchmarks.base import Benchmark
 from natsbench_gym.errors import InvalidConfigError, did_you_mean
 from natsbench_gym.rewards import RewardModel, as_reward_model
-from natsbench_gym.types import Dataset, Metric
+from natsbench_gym.types import Dataset, Metric, parse_devices
 
 __all__ = ["EnvConfig", "RewardModelLike", "RENDER_MODES", "UnsupportedRenderModeError"]
 
@@ -144,16 +144,7 @@ class EnvConfig:
             set_field(self, name, None if value is None else bool(value))
         if self.device is not None and not isinstance(self.device, str):
             raise InvalidConfigError(f"device must be a latency device name (e.g. '1080ti_1') or None, got {_shown(self.device)}")
-        devices = self.latency_devices
-        if isinstance(devices, str) and devices != "all":
-            devices = tuple(d.strip() for d in devices.split(",") if d.strip())
-        if not isinstance(devices, str):
-            if not isinstance(devices, Iterable) or not all(isinstance(d, str) for d in devices):
-                raise InvalidConfigError(
-                    f"latency_devices must be device names (e.g. ['pixel3', 'raspi4']) or 'all', got {_shown(self.latency_devices)}"
-                )
-            devices = tuple(dict.fromkeys(devices))
-        set_field(self, "latency_devices", devices)
+        set_field(self, "latency_devices", parse_devices(self.latency_devices, "latency_devices"))
         for name, unit in (("max_params", "millions"), ("max_flops", "MFLOPs"), ("max_latency", "ms")):
             set_field(self, name, _cap(name, unit, getattr(self, name)))
         if self.render_mode is not None and self.render_mode not in RENDER_MODES:
