@@ -46,7 +46,7 @@ from agents.base import BudgetExhausted, Evaluation, SearchBudget, SearchCallbac
 from agents.errors import AgentConfigError
 from agents.proposals import sample_architecture
 from natsbench_gym.errors import InvalidConfigError, UnknownNameError
-from natsbench_gym.types import LATENCY_DEVICES, DeviceLatency, Metric, parse_devices, parse_metric_key
+from natsbench_gym.types import DeviceLatency, Metric, parse_devices, parse_metric_key
 from reward_models.human_preference import Judge
 from reward_models.preferences import pair_key
 
@@ -231,10 +231,9 @@ class Personalization:
                 devices = parse_devices(self.devices)
             except InvalidConfigError as exc:
                 raise AgentConfigError(str(exc)) from None
-            unknown = [d for d in devices if d not in LATENCY_DEVICES] if devices != "all" else []
-            if unknown or not devices:
-                raise UnknownNameError("latency device", unknown[0] if unknown else "", LATENCY_DEVICES)
-            self.devices = devices
+            if not devices:
+                raise AgentConfigError(f"devices must name at least one latency device, or 'all'; got {self.devices!r}")
+            self.devices = devices  # the names are checked against the env's benchmark when the search starts
         from reward_models.library import PopulationPrior, PreferenceLibrary
 
         if self.warm_start is not None and not isinstance(self.warm_start, (PopulationPrior, PreferenceLibrary)):
@@ -352,6 +351,10 @@ class PersonalizedSearch:
         self._seeded = None
         p = self.personalization
         self._population = None if p is None else p.population(env.unwrapped.space.kind.value)
+        if p is not None and p.devices is not None:
+            from reward_models.devices import resolve_devices
+
+            resolve_devices(p.devices, env.unwrapped.context)  # an unknown device fails now, not after the first round
         result = super().search(env, budget, callback)
         if self._population is not None and self.learned_metric is not None:
             result.info["warm_start"] = self._warm_start_info()
