@@ -58,9 +58,16 @@ __all__ = [
     "metrics_of",
     "choose_pairs",
     "fit_model",
+    "INTERACTIVE_TARGET_PRIOR",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Prior mass of the metric family's *target* structures (one metric less the distance of another
+#: from a level: a sweet spot) in the interactive loop's default model, against 1 for each of the
+#: selective, weighted and constraint families (docs/personalization.md, "A sweet spot in the
+#: family"). The one-shot protocol keeps the paper's family (0).
+INTERACTIVE_TARGET_PRIOR = 1.0
 
 
 @dataclass(frozen=True)
@@ -157,10 +164,12 @@ class Personalization:
         pair_selector: chooses the pairs (``None``: :class:`~reward_models.selection.EUBOPairSelector`
             for the interactive schedule, random pairs -- Alg. 2 -- for one-shot).
         make_reward_model: builds an unfitted ranking model from a seed drawn from the agent's
-            generator (default: ``RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True)`` for the
-            interactive schedule, whose members' disagreement guides the next pairs when the network
-            is needed, ``RankNetRewardModel(seed=seed)`` for one-shot); it needs ``fit(comparisons,
-            context)`` and ``score_many(metrics, context)``.
+            generator (default: ``RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True,
+            target_prior=INTERACTIVE_TARGET_PRIOR)`` for the interactive schedule, whose members'
+            disagreement guides the next pairs when the network is needed and whose metric family
+            includes the target structures (a sweet spot), ``RankNetRewardModel(seed=seed)`` for
+            one-shot, the paper's family); it needs ``fit(comparisons, context)`` and
+            ``score_many(metrics, context)``.
         candidates: a round during or after the search pairs the best this many distinct
             architectures under the current model (more when their pairs are all judged).
         contenders: add to them every evaluated architecture that is the best under one of the
@@ -289,8 +298,16 @@ class Personalization:
         if self.interactive:
             # an ensemble on bootstrap resamples: when the network is needed its members disagree
             # where the judgments leave room, which is what the pairs of the next round are chosen by
-            return RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True, population=population)
+            return RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True, population=population, target_prior=INTERACTIVE_TARGET_PRIOR)
         return RankNetRewardModel(seed=seed, population=population)
+
+    def prior_model(self, context: Any, population: Any = None) -> Any:
+        """The model before any judgment: the metric family's prior (with the target structures
+        when the default interactive model has them), whose draws choose the first pairs."""
+        from reward_models.posterior import MetricFamilyPosterior
+
+        target = INTERACTIVE_TARGET_PRIOR if self.interactive and self.make_reward_model is None else 0.0
+        return MetricFamilyPosterior.prior(context, population=population, family_prior=(1.0, 1.0, 1.0, target))
 
 
 def metrics_of(evaluations: Sequence[Evaluation], model: Any = None, context: Any = None) -> dict[Metric, np.ndarray]:
@@ -566,9 +583,7 @@ class PersonalizedSearch:
             return
         model = self.learned_metric
         if model is None and p.interactive:
-            from reward_models.posterior import MetricFamilyPosterior
-
-            model = MetricFamilyPosterior.prior(context, population=self._population)
+            model = p.prior_model(context, self._population)
         asked: list[Any] = []
         strategy, seconds = "", 0.0
         while len(asked) < wanted:

@@ -19,8 +19,13 @@ and the recommendation (``result.best``) is placed in the user's own utility ove
 It also reports the share of runs whose recommendation is the best architecture the search
 evaluated (under the true utility), and the slowest round's refit and next-pair choice.
 
-Writes ``runs.csv`` (one row per run) and ``summary.md`` (the tables of docs/personalization.md)
-under ``--out``; shows a progress bar.
+Writes ``runs.csv`` (one row per run), ``summary.csv`` (per cell: seeds, mean and standard
+deviation of the percentile, the best evaluated architecture's, the share of runs whose
+recommendation is it, the median of the runs' longest wait; docs/personalization_summary.csv) and
+``summary.md`` (the tables of docs/personalization.md) under ``--out``; shows a progress bar.
+``--previous SUMMARY_CSV`` rerunning one method alone: the cells this run lacks are read from an
+earlier run's ``summary.csv`` (they count in the tables with their mean and are copied into the new
+``summary.csv`` as they were).
 
 Example:
     NATSBENCH_DATA=../shared/natsbench python benchmarks/bench_personalization.py --seeds 20 --workers 2
@@ -165,6 +170,50 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+SUMMARY_FIELDS = ("method", "user", "dataset", "judgments", "seeds", "percentile_mean", "percentile_std",
+                  "best_evaluated_percentile_mean", "is_best_evaluated_share", "max_round_seconds_median")
+
+
+def summary_rows(rows: list[dict]) -> list[dict]:
+    """Per-cell figures (``summary.csv``) of the runs."""
+    cells = defaultdict(list)
+    for r in rows:
+        cells[(r["method"], r["user"], r["dataset"], int(r["judgments"]))].append(r)
+    out = []
+    for (method, user, ds, n), rs in sorted(cells.items()):
+        p = np.array([float(r["percentile"]) for r in rs])
+        out.append({
+            "method": method, "user": user, "dataset": ds, "judgments": n, "seeds": len(rs),
+            "percentile_mean": f"{p.mean():.3f}", "percentile_std": f"{p.std(ddof=1) if p.size > 1 else 0.0:.3f}",
+            "best_evaluated_percentile_mean": f"{np.mean([float(r['best_evaluated_percentile']) for r in rs]):.3f}",
+            "is_best_evaluated_share": f"{np.mean([str(r['is_best_evaluated']) == 'True' for r in rs]):.3f}",
+            "max_round_seconds_median": f"{np.median([float(r['max_round_seconds']) for r in rs]):.4f}",
+        })
+    return out
+
+
+def previous_cells(path: Path, have: set[tuple]) -> tuple[list[dict], list[dict]]:
+    """The cells of an earlier ``summary.csv`` that ``have`` lacks: as stand-in rows for the tables
+    (``seeds`` rows at the cell's mean, seeds 0.., the best-evaluated flag on the cell's share of
+    them) and as the summary rows themselves."""
+    stand_in, kept = [], []
+    with open(path, newline="") as fh:
+        for c in csv.DictReader(fh):
+            key = (c["method"], c["user"], c["dataset"], int(c["judgments"]))
+            if key in have:
+                continue
+            kept.append(c)
+            seeds = int(c["seeds"])
+            best = int(round(float(c["is_best_evaluated_share"]) * seeds))
+            stand_in += [{
+                "method": key[0], "user": key[1], "dataset": key[2], "judgments": key[3], "seed": i,
+                "percentile": float(c["percentile_mean"]), "best_evaluated_percentile": float(c["best_evaluated_percentile_mean"]),
+                "is_best_evaluated": i < best, "seconds": 0.0, "max_round_seconds": float(c["max_round_seconds_median"]),
+                "mode": "", "device": "",
+            } for i in range(seeds)]
+    return stand_in, kept
+
+
 def summarise(rows: list[dict], judgments: tuple[int, ...], datasets: tuple[str, ...]) -> str:
     """The markdown tables: percentile per user, dataset and N; methods side by side; the goals."""
     from reward_models.human_preference import NON_MONOTONE_USERS
@@ -302,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", default=None, metavar="USER/DATASET/N,...",
                         help="run only these cells (user, dataset, judgments), e.g. sweet_spot/cifar10/20: every method "
                              "named and every seed (--peer-seeds still limits the peer); overrides --users, --datasets, --judgments")
+    parser.add_argument("--from-runs", default=None, metavar="RUNS_CSV,...",
+                        help="run nothing: summarise these earlier runs.csv files together (with --previous, too)")
+    parser.add_argument("--previous", default=None, metavar="SUMMARY_CSV",
+                        help="an earlier run's summary.csv: its cells that this run lacks enter the tables with their mean")
     parser.add_argument("--out", default="results/personalization")
     args = parser.parse_args(argv)
     if not os.environ.get("NATSBENCH_DATA"):
@@ -336,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows: list[dict] = []
+    if args.from_runs:
+        for path in args.from_runs.split(","):
+            with open(path, newline="") as fh:
+                for r in csv.DictReader(fh):
+                    rows.append({**r, "judgments": int(r["judgments"]), "seed": int(r["seed"])})
+        tasks = []
     with ProcessPoolExecutor(args.workers, initializer=_init_worker) as pool:
         futures = [pool.submit(_task, t) for t in tasks]
         for f in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="user x dataset x seed"):
@@ -350,8 +409,22 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows(rows)
     elapsed = time.perf_counter() - start
-    summary = summarise(rows, judgments, datasets)
-    summary += f"\nRuntime: {elapsed / 60:.1f} min with {args.workers} workers; command: `python benchmarks/bench_personalization.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n"
+    cells = summary_rows(rows)
+    table_rows = rows
+    if args.previous:
+        stand_in, kept = previous_cells(Path(args.previous), {(c["method"], c["user"], c["dataset"], c["judgments"]) for c in cells})
+        table_rows = rows + stand_in
+        cells = sorted(cells + kept, key=lambda c: (c["method"], c["user"], c["dataset"], int(c["judgments"])))
+    with open(out / "summary.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(SUMMARY_FIELDS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(cells)
+    summary = summarise(table_rows, judgments, datasets)
+    command = f"`python benchmarks/bench_personalization.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
+    if args.from_runs:
+        summary += f"\nSummarised from earlier runs (their runtimes are in their own summary.md); command: {command}\n"
+    else:
+        summary += f"\nRuntime: {elapsed / 60:.1f} min with {args.workers} workers; command: {command}\n"
     (out / "summary.md").write_text(summary)
     print(summary)
     return 0

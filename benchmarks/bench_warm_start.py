@@ -168,6 +168,7 @@ def run_curve(spec: dict, session: int | None, dataset: str, grid: tuple[int, ..
     (The product's EUBO queries aim at the single best architecture, not at the order of a top ten,
     so with them top-10 precision plateaus near 0.7 for every user, warm or cold: measured while
     building this benchmark. Random pairs measure what the prior knows about the whole ranking.)"""
+    from agents.personalization import INTERACTIVE_TARGET_PRIOR
     from reward_models.evaluation import top_k_precision
     from reward_models.ranknet import RankNetRewardModel
 
@@ -186,7 +187,9 @@ def run_curve(spec: dict, session: int | None, dataset: str, grid: tuple[int, ..
     rows = []
     for n in grid:
         start = time.perf_counter()
-        model = RankNetRewardModel(seed=seed + n, ensemble=5, bootstrap=True, population=population).fit(comparisons[:n], ctx)
+        model = RankNetRewardModel(
+            seed=seed + n, ensemble=5, bootstrap=True, population=population, target_prior=INTERACTIVE_TARGET_PRIOR
+        ).fit(comparisons[:n], ctx)
         if metrics is None:
             metrics = ctx.query(test, model.required_metrics(ctx))
         scores = np.asarray(model.score_many(metrics, ctx), dtype=np.float64)

@@ -55,7 +55,8 @@ logger = logging.getLogger("search")
 #: The synthetic users --preference takes (the paper's fixed metrics, docs/table1.md's extra users and
 #: the out-of-family users of docs/personalization.md); names only, so the parser needs no import.
 USERS = (*FIXED_METRICS, "random_weighted", "latency_constraint", "worst_of", "sweet_spot", "cobb_douglas",
-         "latency_knee", "latency_class_then_accuracy", "near_best_then_cheapest", "pixel3_threshold", "two_devices", "mid_size")
+         "latency_knee", "latency_class_then_accuracy", "near_best_then_cheapest", "pixel3_threshold", "two_devices", "mid_size",
+         "latency_band", "params_quadratic")
 
 SHOWN = (Metric.VALID_ACCURACY, Metric.TEST_ACCURACY, Metric.PARAMS, Metric.FLOPS, Metric.LATENCY)
 

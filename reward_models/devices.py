@@ -159,7 +159,7 @@ class DeviceChoiceModel:
         """``{device: log Z}``: the metric family's log marginal likelihood of the judgments with each
         device's latency as the latency feature (the same hypotheses and prior for every device)."""
         from reward_models.features import resolve_features
-        from reward_models.posterior import MetricFamilyPosterior, _Hypotheses, _logsumexp
+        from reward_models.posterior import MetricFamilyPosterior
 
         metrics = resolve_features(None, context)
         a = np.array([c.arch_a.index for c in cs], dtype=np.int64)
@@ -168,16 +168,14 @@ class DeviceChoiceModel:
         archs, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
         keys = [DeviceLatency(d) for d in devices]
         values = context.query(archs, [m for m in metrics if m is not Metric.LATENCY] + keys)
-        posterior = MetricFamilyPosterior()
-        hyp = posterior._hyp = _Hypotheses.build(len(metrics), posterior.config)
+        posterior = MetricFamilyPosterior()  # the paper's family: one hypothesis set for every device
         out = {}
         for d, key in zip(devices, keys, strict=True):
             normaliser = _normaliser(context.with_device(d), metrics)
             x = normaliser.transform({**values, Metric.LATENCY: values[key]})
             if np.isnan(x).any():
                 raise MissingMetricError(f"a judged architecture has no latency on {d}")
-            ll = posterior.log_likelihood(x[inverse[: a.size]], x[inverse[a.size :]], y)
-            out[d] = _logsumexp(hyp.log_prior + ll)
+            out[d] = posterior.log_evidence(x[inverse[: a.size]], x[inverse[a.size :]], y)
         return out
 
     # --- scoring -----------------------------------------------------------------------------------

@@ -326,7 +326,12 @@ def make_synthetic_preference(
 #: * ``two_devices`` -- ``0.5 accuracy + 0.25 latency on a Raspberry Pi 4 + 0.25 latency on a
 #:   Samsung A50`` (utilities; two devices, neither the env's);
 #: * ``mid_size`` -- accuracy minus the distance of the params utility from 0.6: neither the
-#:   smallest nor the largest networks (non-monotone).
+#:   smallest nor the largest networks (non-monotone);
+#: * ``latency_band`` -- the best accuracy among the architectures whose latency utility lies in
+#:   [0.35, 0.65] (a latency slot: neither the slowest nor needlessly fast), below that accuracy
+#:   less 1 (non-monotone, lexicographic);
+#: * ``params_quadratic`` -- accuracy minus ``4 * (params utility - 0.35)^2``: a network about a
+#:   third of the way from the largest to the smallest, by a smooth penalty (non-monotone).
 OUT_OF_FAMILY_USERS: tuple[str, ...] = (
     "cobb_douglas",
     "latency_knee",
@@ -335,10 +340,12 @@ OUT_OF_FAMILY_USERS: tuple[str, ...] = (
     "pixel3_threshold",
     "two_devices",
     "mid_size",
+    "latency_band",
+    "params_quadratic",
 )
 
 #: The synthetic users whose utility is not monotone in the metrics (a "sweet spot").
-NON_MONOTONE_USERS: tuple[str, ...] = ("sweet_spot", "mid_size")
+NON_MONOTONE_USERS: tuple[str, ...] = ("sweet_spot", "mid_size", "latency_band", "params_quadratic")
 
 
 class DeviceUser(SyntheticUser):
@@ -402,6 +409,10 @@ def _out_of_family(name: str, context: ScoringContext) -> RewardModel | None:
         return UtilityUser(name, lambda acc, lat, par, flo: np.where(acc >= near, 1.0 + flo, acc))
     if name == "mid_size":
         return UtilityUser(name, lambda acc, lat, par, flo: acc - np.abs(par - 0.6))
+    if name == "latency_band":
+        return UtilityUser(name, lambda acc, lat, par, flo: np.where((lat >= 0.35) & (lat <= 0.65), acc, acc - 1.0))
+    if name == "params_quadratic":
+        return UtilityUser(name, lambda acc, lat, par, flo: acc - 4.0 * (par - 0.35) ** 2)
     return None
 
 

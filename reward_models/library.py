@@ -43,7 +43,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,8 @@ class PosteriorSummary:
             family's order (pairs (objective, constrained) with ``objective != constrained``, then levels).
         points: weight vectors ``(k, f)`` of the weighted family's most probable hypotheses.
         point_mass: their masses ``(k,)`` (summing to the weighted family's mass).
+        target: mass of each target hypothesis in the family's order (empty when the session's
+            family had no target structures: older sessions, the one-shot protocol).
     """
 
     features: tuple[str, ...]
@@ -127,6 +129,7 @@ class PosteriorSummary:
     constraint: np.ndarray
     points: np.ndarray
     point_mass: np.ndarray
+    target: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
     def of(cls, posterior: Any, temper: float = 0.5, points: int = 32) -> PosteriorSummary:
@@ -143,9 +146,9 @@ class PosteriorSummary:
         p = np.exp(lp - lp.max())
         p /= p.sum()
         f = len(posterior.normaliser.metrics)
-        h_lin = hyp.weights.shape[0]
+        h_lin, h_con = hyp.weights.shape[0], hyp.objective.size
         selective = p[:f].copy()
-        constraint = p[h_lin:].copy()
+        constraint = p[h_lin : h_lin + h_con].copy()
         wmass = p[f:h_lin]
         top = np.argsort(-wmass, kind="stable")[: max(int(points), 1)]
         kept = wmass[top]
@@ -158,6 +161,7 @@ class PosteriorSummary:
             constraint,
             hyp.weights[f:h_lin][top].copy(),
             kept,
+            p[h_lin + h_con :].copy(),
         )
 
     def to_bytes(self) -> bytes:
@@ -170,6 +174,7 @@ class PosteriorSummary:
             constraint=self.constraint.astype(np.float32),
             points=self.points.astype(np.float32),
             point_mass=self.point_mass.astype(np.float64),
+            target=self.target.astype(np.float32),
         )
         return buf.getvalue()
 
@@ -183,6 +188,7 @@ class PosteriorSummary:
                 z["constraint"].astype(np.float64),
                 z["points"].astype(np.float64),
                 z["point_mass"].astype(np.float64),
+                z["target"].astype(np.float64) if "target" in z.files else np.zeros(0),
             )
 
 
@@ -280,7 +286,10 @@ class PopulationPrior:
             keep = merged > 0
             centre = centre[keep] / merged[keep][:, None]
             wtotal = float(np.mean([s.point_mass.sum() for s in usable]))
-            group = (selective, constraint, centre, merged[keep], wtotal)
+            # the target family: a session whose family had none held no mass there (zeros)
+            size = max(s.target.size for s in usable)
+            target = np.mean([s.target if s.target.size == size else np.zeros(size) for s in usable], axis=0) if size else np.zeros(0)
+            group = (selective, constraint, centre, merged[keep], wtotal, target)
         self._groups[key] = group
         return group
 
@@ -300,13 +309,15 @@ class PopulationPrior:
         group = self._group(tuple(features), tuple(float(q) for q in thresholds))
         if group is None:
             return None
-        selective, constraint, pts, mass, wtotal = group
+        selective, constraint, pts, mass, wtotal, target = group
         f = len(features)
-        h_lin = hyp.weights.shape[0]
+        h_lin, h_con = hyp.weights.shape[0], hyp.objective.size
         out = np.zeros(hyp.size)
         out[:f] = selective
-        if constraint.size == hyp.size - h_lin:
-            out[h_lin:] = constraint
+        if constraint.size == h_con:
+            out[h_lin : h_lin + h_con] = constraint
+        if target.size and target.size == hyp.size - h_lin - h_con:
+            out[h_lin + h_con :] = target
         draws = hyp.weights[f:h_lin]
         if draws.shape[0] and wtotal > 0 and pts.shape[0]:
             d2 = (draws**2).sum(1)[:, None] - 2.0 * draws @ pts.T + (pts**2).sum(1)[None, :]
@@ -460,13 +471,17 @@ class PreferenceLibrary:
 
     def add_result(self, result: Any, context: Any, *, label: str | None = None, top: int = 5) -> int:
         """Remember a personalized search's :class:`~agents.base.SearchResult` (its judgments, their
-        metric-family posterior and its best ``top`` architectures under the final model)."""
+        metric-family posterior and its best ``top`` architectures under the final model). The
+        posterior's family has the target structures when the session's model had them
+        (``RankNetConfig.target_prior``; the interactive loop's default)."""
         from reward_models.posterior import MetricFamilyPosterior
 
         comparisons = list(result.info.get("comparisons") or ())
         if not comparisons:
             raise PreferenceLibraryError("this search result has no judgments to remember (was it personalized?)")
-        posterior = MetricFamilyPosterior().fit(comparisons, context)
+        model = result.info.get("learned_metric")
+        target = float(getattr(getattr(model, "config", None), "target_prior", 0.0) or 0.0)
+        posterior = MetricFamilyPosterior(family_prior=(1.0, 1.0, 1.0, target)).fit(comparisons, context)
         ranked = sorted(range(len(result.history)), key=lambda i: (-result.scores[i], i))
         recommended: list[str] = []
         for i in ranked:

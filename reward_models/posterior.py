@@ -10,7 +10,11 @@ posterior on it. A *hypothesis* is one utility function of an architecture's nor
   every other trade-off);
 * **constraint**: one metric's utility where another metric is at least its ``q``-quantile over the
   space (rank utility >= ``q``; a cost at most its ``1 - q`` quantile), 0 elsewhere, for ``q`` on a
-  grid (Eqs. 7-8 at the median and at every other threshold).
+  grid (Eqs. 7-8 at the median and at every other threshold);
+* **target** (off unless ``family_prior`` gives it mass): ``w * u_o - (1 - w) * |u_c - t|``, one
+  metric's utility less the distance of another metric from a target level ``t`` (min-max utility,
+  i.e. linear in the metric's own units): "the best accuracy at about 5 ms", a sweet spot, the one
+  non-monotone structure of the family.
 
 Each judgment has a Bradley-Terry likelihood with a lapse,
 ``P(a > b | h) = lapse / 2 + (1 - lapse) * sigmoid((u_h(a) - u_h(b)) / temperature)``, a tie
@@ -52,7 +56,7 @@ from reward_models.preferences import Comparison, PreferenceDataset
 __all__ = ["MetricFamilyConfig", "MetricFamilyPosterior", "FAMILIES"]
 
 #: Names of the hypothesis families, in the order of ``MetricFamilyConfig.family_prior``.
-FAMILIES = ("selective", "weighted", "constraint")
+FAMILIES = ("selective", "weighted", "constraint", "target")
 #: How the score averages the hypotheses (``MetricFamilyConfig.decision``).
 DECISIONS = ("structure", "credible", "mean")
 
@@ -66,7 +70,12 @@ class MetricFamilyConfig:
         dirichlet_alpha: concentration of the Dirichlet (1: flat over the simplex).
         thresholds: rank-utility levels ``q`` of the constraint family (a cost at most its
             ``1 - q`` quantile over the space; an accuracy at least its ``q`` quantile).
-        family_prior: prior mass of the selective, weighted and constraint families (normalised).
+        family_prior: prior mass of the selective, weighted, constraint and target families
+            (normalised; three numbers leave the target family out, as a fourth of 0 does: its
+            hypotheses are then not built at all, so posteriors and model files are those of a
+            family without it).
+        target_levels: target levels ``t`` of the target family (min-max utility of the metric).
+        target_weights: weights ``w`` of the objective in the target family.
         temperature: Bradley-Terry temperature, in utility units (utilities are in [0, 1]).
         lapse: probability of an answer unrelated to the utility (robustness to a careless click).
         posterior_samples: hypotheses drawn by :meth:`MetricFamilyPosterior.member_scores`.
@@ -82,7 +91,9 @@ class MetricFamilyConfig:
     weighted_samples: int = 8000
     dirichlet_alpha: float = 1.0
     thresholds: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
-    family_prior: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    family_prior: tuple[float, ...] = (1.0, 1.0, 1.0, 0.0)
+    target_levels: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
+    target_weights: tuple[float, ...] = (0.25, 0.5, 0.75)
     temperature: float = 0.001
     lapse: float = 0.05
     posterior_samples: int = 32
@@ -109,24 +120,38 @@ class MetricFamilyConfig:
         if any(not 0 < q < 1 for q in self.thresholds):
             raise ValueError(f"thresholds must lie in (0, 1), got {self.thresholds!r}")
         prior = tuple(float(p) for p in self.family_prior)
+        if len(prior) == len(FAMILIES) - 1:
+            prior = (*prior, 0.0)
         if len(prior) != len(FAMILIES) or any(not (math.isfinite(p) and p >= 0) for p in prior) or sum(prior) <= 0:
-            raise ValueError(f"family_prior must be 3 non-negative masses ({', '.join(FAMILIES)}) with a positive sum, got {self.family_prior!r}")
+            raise ValueError(
+                f"family_prior must be 3 or 4 non-negative masses ({', '.join(FAMILIES)}) with a positive sum, got {self.family_prior!r}"
+            )
         object.__setattr__(self, "family_prior", prior)
+        for name in ("target_levels", "target_weights"):
+            values = tuple(float(v) for v in getattr(self, name))
+            if not values or any(not 0 < v < 1 for v in values):
+                raise ValueError(f"{name} must be a non-empty sequence of numbers in (0, 1), got {getattr(self, name)!r}")
+            object.__setattr__(self, name, values)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
 
 
 @dataclass(frozen=True, eq=False)
 class _Hypotheses:
-    """The finite hypothesis set over ``f`` features: linear rows, then constraint rows."""
+    """The finite hypothesis set over ``f`` features: linear rows, then constraint rows, then
+    target rows (only when the target family has prior mass)."""
 
     weights: np.ndarray  # (h_lin, f): selective vertices, then Dirichlet draws
     objective: np.ndarray  # (h_con,) feature index of the constrained hypotheses' objective
     constrained: np.ndarray  # (h_con,) feature index of the constrained metric
     level: np.ndarray  # (h_con,) rank-utility threshold
     family: np.ndarray  # (h,) index into FAMILIES
-    structure: np.ndarray  # (h,) 0..f-1 selective metric, f weighted, f+1+j the j-th constraint pair
+    structure: np.ndarray  # (h,) 0..f-1 selective metric, f weighted, f+1+j the j-th pair's constraints, then targets
     log_prior: np.ndarray = field(repr=False)  # (h,)
+    t_objective: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (h_tgt,) objective feature
+    t_metric: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (h_tgt,) feature held near a level
+    t_level: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (h_tgt,) target level (min-max utility)
+    t_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (h_tgt,) the objective's weight
 
     @classmethod
     def build(cls, f: int, cfg: MetricFamilyConfig) -> _Hypotheses:
@@ -138,23 +163,39 @@ class _Hypotheses:
         objective = np.repeat(np.array([p[0] for p in pairs], dtype=np.int64), levels.size)
         constrained = np.repeat(np.array([p[1] for p in pairs], dtype=np.int64), levels.size)
         level = np.tile(levels, len(pairs))
-        family = np.concatenate([np.zeros(f, np.int64), np.ones(draws.shape[0], np.int64), np.full(objective.size, 2, np.int64)])
-        counts = np.bincount(family, minlength=3).astype(np.float64)
+        pair_id = np.repeat(np.arange(len(pairs), dtype=np.int64), levels.size)
+        # the target family: per (objective, metric) pair, every level and weight
+        if cfg.family_prior[3] > 0 and pairs:
+            tl, tw = np.asarray(cfg.target_levels, dtype=np.float64), np.asarray(cfg.target_weights, dtype=np.float64)
+            per = tl.size * tw.size
+            t_objective = np.repeat(np.array([p[0] for p in pairs], dtype=np.int64), per)
+            t_metric = np.repeat(np.array([p[1] for p in pairs], dtype=np.int64), per)
+            t_level = np.tile(np.repeat(tl, tw.size), len(pairs))
+            t_weight = np.tile(tw, len(pairs) * tl.size)
+            t_pair = len(pairs) + np.repeat(np.arange(len(pairs), dtype=np.int64), per)
+        else:
+            t_objective = t_metric = t_pair = np.zeros(0, np.int64)
+            t_level = t_weight = np.zeros(0)
+        family = np.concatenate(
+            [np.zeros(f, np.int64), np.ones(draws.shape[0], np.int64), np.full(objective.size, 2, np.int64), np.full(t_objective.size, 3, np.int64)]
+        )
+        counts = np.bincount(family, minlength=len(FAMILIES)).astype(np.float64)
         mass = np.asarray(cfg.family_prior, dtype=np.float64) * (counts > 0)
         mass = mass / mass.sum()
         with np.errstate(divide="ignore"):
             log_prior = np.log(mass[family]) - np.log(counts[family])
-        pair_id = np.repeat(np.arange(len(pairs), dtype=np.int64), levels.size)
-        structure = np.concatenate([np.arange(f, dtype=np.int64), np.full(draws.shape[0], f, np.int64), f + 1 + pair_id])
-        return cls(weights, objective, constrained, level, family, structure, log_prior)
+        structure = np.concatenate([np.arange(f, dtype=np.int64), np.full(draws.shape[0], f, np.int64), f + 1 + pair_id, f + 1 + t_pair])
+        return cls(weights, objective, constrained, level, family, structure, log_prior, t_objective, t_metric, t_level, t_weight)
 
     def structure_names(self, names: Sequence[str]) -> list[str]:
-        """A name per structure id: the selective metrics, ``"weighted"``, then the constraint pairs."""
+        """A name per structure id: the selective metrics, ``"weighted"``, the constraint pairs, then the targets."""
         out = [f"selective: {n}" for n in names] + ["weighted"]
         seen: dict[int, str] = {}
-        h_lin = self.weights.shape[0]
-        for c in range(self.objective.size):
+        h_lin, h_con = self.weights.shape[0], self.objective.size
+        for c in range(h_con):
             seen.setdefault(int(self.structure[h_lin + c]), f"constraint: {names[self.objective[c]]} where {names[self.constrained[c]]}")
+        for t in range(self.t_objective.size):
+            seen.setdefault(int(self.structure[h_lin + h_con + t]), f"target: {names[self.t_objective[t]]} with {names[self.t_metric[t]]} near a level")
         return out + [seen[i] for i in sorted(seen)]
 
     @property
@@ -164,25 +205,35 @@ class _Hypotheses:
     def utilities(self, u: np.ndarray, r: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Utilities ``(len(rows), n)`` of min-max utilities ``u`` and rank utilities ``r`` (``(n, f)``)."""
         rows = np.arange(self.size) if rows is None else np.asarray(rows, dtype=np.int64)
-        h_lin = self.weights.shape[0]
+        h_lin, h_con = self.weights.shape[0], self.objective.size
         out = np.empty((rows.size, u.shape[0]), dtype=np.float64)
         lin = rows < h_lin
         if lin.any():
             out[lin] = self.weights[rows[lin]] @ u.T
-        if (~lin).any():
-            c = rows[~lin] - h_lin
+        con = (rows >= h_lin) & (rows < h_lin + h_con)
+        if con.any():
+            c = rows[con] - h_lin
             feasible = r[:, self.constrained[c]].T >= self.level[c][:, None]
-            out[~lin] = np.where(feasible, u[:, self.objective[c]].T, 0.0)
+            out[con] = np.where(feasible, u[:, self.objective[c]].T, 0.0)
+        tgt = rows >= h_lin + h_con
+        if tgt.any():
+            t = rows[tgt] - h_lin - h_con
+            w = self.t_weight[t][:, None]
+            out[tgt] = w * u[:, self.t_objective[t]].T - (1.0 - w) * np.abs(u[:, self.t_metric[t]].T - self.t_level[t][:, None])
         return out
 
     def describe(self, row: int, names: Sequence[str]) -> str:
-        h_lin = self.weights.shape[0]
+        h_lin, h_con = self.weights.shape[0], self.objective.size
         if row < len(names):
             return f"selective: {names[row]}"
         if row < h_lin:
             return "weighted: " + " + ".join(f"{w:.2f} {n}" for w, n in zip(self.weights[row], names, strict=True))
-        c = row - h_lin
-        return f"constraint: {names[self.objective[c]]} where {names[self.constrained[c]]} rank >= {self.level[c]:.2f}"
+        if row < h_lin + h_con:
+            c = row - h_lin
+            return f"constraint: {names[self.objective[c]]} where {names[self.constrained[c]]} rank >= {self.level[c]:.2f}"
+        t = row - h_lin - h_con
+        w = self.t_weight[t]
+        return f"target: {w:.2f} {names[self.t_objective[t]]} - {1 - w:.2f} |{names[self.t_metric[t]]} - {self.t_level[t]:.2f}|"
 
 
 def _logsumexp(x: np.ndarray) -> float:
@@ -328,6 +379,17 @@ class MetricFamilyPosterior:
         pa = np.clip(pa, 1e-300, 1.0 - 1e-16)  # only reachable with lapse = 0
         return np.log(pa) @ y + np.log1p(-pa) @ (1.0 - y)
 
+    def log_evidence(self, xa: np.ndarray, xb: np.ndarray, y: np.ndarray) -> float:
+        """The family's log marginal likelihood of judgments ``y`` on the pairs' normalised features
+        (``representation="both"``), under the family's own prior (no population): how well the
+        family explains them, comparable across feature sets (e.g. one device's latency against
+        another's) since the hypotheses and prior are the same. Needs no fit."""
+        xa, xb = np.asarray(xa, dtype=np.float64), np.asarray(xb, dtype=np.float64)
+        f = xa.shape[1] // 2
+        if self._hyp is None or self._hyp.weights.shape[1] != f:
+            self._hyp = _Hypotheses.build(f, self.config)
+        return _logsumexp(self._hyp.log_prior + self.log_likelihood(xa, xb, np.asarray(y, dtype=np.float64)))
+
     def _require_hypotheses(self) -> _Hypotheses:
         if self._hyp is None:
             raise NotFittedError("this metric-family posterior is not fitted: call fit(comparisons, context)")
@@ -344,9 +406,11 @@ class MetricFamilyPosterior:
         return p / p.sum()
 
     def family_posterior(self) -> dict[str, float]:
-        """Posterior mass of the selective, weighted and constraint families."""
+        """Posterior mass of the selective, weighted and constraint families (and the target family
+        when the config gives it prior mass)."""
         p = self.posterior
-        return {name: float(p[self._hyp.family == i].sum()) for i, name in enumerate(FAMILIES)}
+        built = [i for i, name in enumerate(FAMILIES) if i < 3 or (self._hyp.family == i).any()]
+        return {FAMILIES[i]: float(p[self._hyp.family == i].sum()) for i in built}
 
     def top_hypotheses(self, k: int = 5) -> list[tuple[float, str]]:
         """The ``k`` most probable hypotheses, described in words."""
@@ -389,6 +453,15 @@ class MetricFamilyPosterior:
                 rows = np.flatnonzero(hyp.structure == f)
                 w = p[rows] @ hyp.weights[rows] / p[rows].sum()
                 text = "a trade-off: " + ", ".join(f"{m.label} {100 * x:.0f}%" for m, x in zip(metrics, w, strict=True))
+            elif hyp.family[np.flatnonzero(hyp.structure == sid)[0]] == 3:
+                rows = np.flatnonzero(hyp.structure == sid)
+                t = rows - h_lin - hyp.objective.size
+                o, j = metrics[hyp.t_objective[t[0]]], int(hyp.t_metric[t[0]])
+                level = float(p[rows] @ hyp.t_level[t] / p[rows].sum())  # min-max utility of the target
+                con = metrics[j]
+                lo, hi = self.normaliser.minimum[j], self.normaliser.maximum[j]
+                value = lo + level * (hi - lo) if con.higher_is_better else hi - level * (hi - lo)
+                text = f"best {o.label} with {con.label} near {value:.4g}"
             else:
                 rows = np.flatnonzero(hyp.structure == sid)
                 c = rows - h_lin

@@ -160,6 +160,10 @@ class RankNetConfig:
             ``c * prior + network``, with ``c`` the prior's own Bradley-Terry scale fitted on the
             judgments, so the network, pulled to zero by its weight decay, learns only what the
             prior gets wrong: regularised toward the prior).
+        target_prior: prior mass of the metric family's *target* structures (one metric less the
+            distance of another from a level: a sweet spot; :mod:`reward_models.posterior`), against
+            1 for each of the selective, weighted and constraint families; 0 (default): the family
+            has no target structures, as in the paper.
         seed: seeds initialisation, validation split and bootstrap.
     """
 
@@ -181,6 +185,7 @@ class RankNetConfig:
     prior: str | None = "metric-family"
     prior_tolerance: float = 0.1
     prior_use: str = "input"
+    target_prior: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -209,6 +214,8 @@ class RankNetConfig:
             raise UnknownNameError("RankNet prior_use", self.prior_use, ("input", "residual"))
         if not 0 <= self.prior_tolerance < 1:
             raise ValueError(f"prior_tolerance must be in [0, 1), got {self.prior_tolerance!r}")
+        if isinstance(self.target_prior, bool) or not isinstance(self.target_prior, (int, float)) or not (0 <= self.target_prior < math.inf):
+            raise ValueError(f"target_prior must be a number >= 0 (0: no target structures), got {self.target_prior!r}")
 
 
 # --- the network ----------------------------------------------------------------------------------
@@ -551,13 +558,16 @@ class PriorFit:
         return self.agreement >= 1.0 - tolerance - 1e-12
 
 
-def fit_prior(pairs: JudgedPairs, context: ScoringContext, rank_grid: int, seed: int, population: Any = None) -> PriorFit:
+def fit_prior(
+    pairs: JudgedPairs, context: ScoringContext, rank_grid: int, seed: int, population: Any = None, target_prior: float = 0.0
+) -> PriorFit:
     """Fit the metric-family posterior (RankNet's prior) to ``pairs`` and measure its agreement.
 
     The posterior reads both normalisations of the features (min-max utility and rank); when the
     model's own features are in another representation, they are computed again in that one.
     ``population`` (a :class:`~reward_models.library.PopulationPrior`) mixes earlier users'
-    preferences into the family's prior (warm start).
+    preferences into the family's prior (warm start); ``target_prior`` is the prior mass of the
+    family's target structures (0: none).
     """
     both = pairs.normaliser
     xb = pairs.features
@@ -565,7 +575,8 @@ def fit_prior(pairs: JudgedPairs, context: ScoringContext, rank_grid: int, seed:
         both = FeatureNormaliser.from_context(both.metrics, context, "both", rank_grid)
         xb = both.transform(pairs.values)
     ia, ib, y = pairs.a, pairs.b, pairs.targets
-    posterior = MetricFamilyPosterior(seed=seed, population=population).fit_features(xb[ia], xb[ib], y, both)
+    posterior = MetricFamilyPosterior(seed=seed, population=population, family_prior=(1.0, 1.0, 1.0, float(target_prior)))
+    posterior = posterior.fit_features(xb[ia], xb[ib], y, both)
     utility = posterior.mean_utility(xb)
     decided = y != 0.5
     agree = float(np.mean(np.sign(utility[ia] - utility[ib])[decided] == np.sign(y[decided] - 0.5))) if decided.any() else 1.0
@@ -670,7 +681,7 @@ class RankNetRewardModel:
             self.violations, dominated = dominance_violations(pairs)
             self.monotone = not (self.violations >= MIN_VIOLATIONS and self.violations >= MIN_VIOLATION_SHARE * dominated)
         if cfg.prior is not None:
-            prior = fit_prior(pairs, context, cfg.rank_grid, cfg.seed, self.population)
+            prior = fit_prior(pairs, context, cfg.rank_grid, cfg.seed, self.population, cfg.target_prior)
             if self.monotone and prior.explains(cfg.prior_tolerance):
                 self.module, self.normaliser, self.posterior, self.training = None, pairs.normaliser, prior.posterior, None
                 self.metadata = self._metadata(context, judges, n=len(pairs), start=start, prior_agreement=prior.agreement)

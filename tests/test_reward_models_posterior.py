@@ -166,3 +166,18 @@ def test_the_posterior_fits_and_scores_without_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
     assert out.stdout.strip() == "False"
+
+
+def test_log_evidence_is_the_marginal_likelihood_and_needs_no_fit(ctx):
+    data = judged(ctx, "latency", 15)
+    post = MetricFamilyPosterior().fit(data, ctx)
+    cs = data.comparisons
+    idx = np.array([[c.arch_a.index, c.arch_b.index] for c in cs])
+    y = np.array([c.outcome.target for c in cs])
+    x = post.normaliser.transform(ctx.query(idx.reshape(-1), post.normaliser.metrics)).reshape(len(cs), 2, -1)
+    fresh = MetricFamilyPosterior()
+    z = fresh.log_evidence(x[:, 0], x[:, 1], y)
+    lp = post._hyp.log_prior + post.log_likelihood(x[:, 0], x[:, 1], y)
+    assert z == pytest.approx(float(np.log(np.sum(np.exp(lp - lp.max()))) + lp.max()))
+    # the same pairs judged the other way are far less likely under the family
+    assert fresh.log_evidence(x[:, 0], x[:, 1], 1.0 - y) < z - 5

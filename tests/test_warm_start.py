@@ -156,6 +156,29 @@ def test_a_library_corrupted_during_the_search_loses_nothing_and_is_not_overwrit
         lib.add_result(result, env.unwrapped.context)
 
 
+def test_a_remembered_session_keeps_its_model_s_family(env, tmp_path):
+    """The interactive loop's model has the target structures (a sweet spot), the one-shot
+    protocol's has not: the library's summary of each session is fitted in that session's family."""
+    lib = PreferenceLibrary(tmp_path / "prefs.sqlite")
+    user = weighted_user(env, (1, 0, 0))
+    for schedule in ("interactive", "one-shot"):
+        p = Personalization(user, 4, schedule=schedule, num_architectures=5, remember=lib)
+        RegularizedEvolution(10, 5, seed=0, personalization=p).search(env, 20)
+    interactive, one_shot = (s.summary for s in lib.sessions())
+    assert interactive.target.size > 0 and one_shot.target.size == 0
+    assert interactive.constraint.size == one_shot.constraint.size
+    # the population reads both into a family with the target structures
+    prior = lib.population_prior()
+    ctx = env.unwrapped.context
+    post = MetricFamilyPosterior(family_prior=(1, 1, 1, 1), population=prior).fit(interactive_judgments(env), ctx)
+    assert post.population_weight is not None and np.isfinite(post.log_posterior).any()
+
+
+def interactive_judgments(env):
+    user = weighted_user(env, (1, 0, 0))
+    return RegularizedEvolution(10, 5, seed=1, personalization=Personalization(user, 4)).search(env, 20).info["comparisons"]
+
+
 # --- the population prior ----------------------------------------------------------------------------------
 def test_posterior_summary_round_trips(env):
     user = weighted_user(env, (0.2, 0.8, 0))
