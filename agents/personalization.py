@@ -67,7 +67,7 @@ logger = logging.getLogger(__name__)
 #: from a level: a sweet spot) in the interactive loop's default model, against 1 for each of the
 #: selective, weighted and constraint families (docs/personalization.md, "A sweet spot in the
 #: family"). The one-shot protocol keeps the paper's family (0).
-INTERACTIVE_TARGET_PRIOR = 1.0
+INTERACTIVE_TARGET_PRIOR = 0.25
 
 
 @dataclass(frozen=True)

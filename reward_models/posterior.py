@@ -29,8 +29,9 @@ posterior) for disagreement-based active pair selection. Its main use is as Rank
 metrics of the family, and with many it can learn a preference outside the family.
 
 The family is an assumption, stated here so that it can be checked: it is the paper's metric set
-generalised to every weight vector and threshold. A user outside it (a non-monotone wish, a
-threshold on two metrics at once) is still learnable by RankNet's residual, only more slowly.
+generalised to every weight vector and threshold (and, with the target structures, a sweet spot).
+A user outside it (a band, a threshold on two metrics at once, a non-linear trade-off) is still
+learnable by RankNet's network, only more slowly.
 
 The hypotheses depend on the config alone (the Dirichlet draws use ``seed``), never on the
 judgments' order, so the same judgments and config give the same posterior.
