@@ -480,6 +480,7 @@ class PreferenceLibrary:
         if not comparisons:
             raise PreferenceLibraryError("this search result has no judgments to remember (was it personalized?)")
         model = result.info.get("learned_metric")
+        model = getattr(model, "model", None) or model  # a DeviceChoiceModel's fitted inner model
         target = float(getattr(getattr(model, "config", None), "target_prior", 0.0) or 0.0)
         posterior = MetricFamilyPosterior(family_prior=(1.0, 1.0, 1.0, target)).fit(comparisons, context)
         ranked = sorted(range(len(result.history)), key=lambda i: (-result.scores[i], i))
