@@ -298,16 +298,22 @@ class Personalization:
         if self.interactive:
             # an ensemble on bootstrap resamples: when the network is needed its members disagree
             # where the judgments leave room, which is what the pairs of the next round are chosen by
-            return RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True, population=population, target_prior=INTERACTIVE_TARGET_PRIOR)
+            return RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True, population=population, target_prior=self.target_prior)
         return RankNetRewardModel(seed=seed, population=population)
+
+    @property
+    def target_prior(self) -> float:
+        """Prior mass of the metric family's target structures in the default model
+        (:data:`INTERACTIVE_TARGET_PRIOR` for the interactive schedule, 0 for one-shot and for a
+        ``make_reward_model`` of the caller's)."""
+        return INTERACTIVE_TARGET_PRIOR if self.interactive and self.make_reward_model is None else 0.0
 
     def prior_model(self, context: Any, population: Any = None) -> Any:
         """The model before any judgment: the metric family's prior (with the target structures
         when the default interactive model has them), whose draws choose the first pairs."""
         from reward_models.posterior import MetricFamilyPosterior
 
-        target = INTERACTIVE_TARGET_PRIOR if self.interactive and self.make_reward_model is None else 0.0
-        return MetricFamilyPosterior.prior(context, population=population, family_prior=(1.0, 1.0, 1.0, target))
+        return MetricFamilyPosterior.prior(context, population=population, family_prior=(1.0, 1.0, 1.0, self.target_prior))
 
 
 def metrics_of(evaluations: Sequence[Evaluation], model: Any = None, context: Any = None) -> dict[Metric, np.ndarray]:

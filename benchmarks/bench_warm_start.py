@@ -168,9 +168,8 @@ def run_curve(spec: dict, session: int | None, dataset: str, grid: tuple[int, ..
     (The product's EUBO queries aim at the single best architecture, not at the order of a top ten,
     so with them top-10 precision plateaus near 0.7 for every user, warm or cold: measured while
     building this benchmark. Random pairs measure what the prior knows about the whole ranking.)"""
-    from agents.personalization import INTERACTIVE_TARGET_PRIOR
+    from agents.personalization import Personalization
     from reward_models.evaluation import top_k_precision
-    from reward_models.ranknet import RankNetRewardModel
 
     env = _env(dataset, spec["device"])
     ctx = env.unwrapped.context
@@ -183,13 +182,12 @@ def run_curve(spec: dict, session: int | None, dataset: str, grid: tuple[int, ..
     comparisons = user(pairs, rng=rng)
     truth = user.utilities(test)
     population = _prior(library, session) if mode == "warm" else None
+    loop = Personalization(user, max(grid))
     metrics = None
     rows = []
     for n in grid:
         start = time.perf_counter()
-        model = RankNetRewardModel(
-            seed=seed + n, ensemble=5, bootstrap=True, population=population, target_prior=INTERACTIVE_TARGET_PRIOR
-        ).fit(comparisons[:n], ctx)
+        model = loop.new_model(seed + n, population).fit(comparisons[:n], ctx)  # the interactive loop's default model
         if metrics is None:
             metrics = ctx.query(test, model.required_metrics(ctx))
         scores = np.asarray(model.score_many(metrics, ctx), dtype=np.float64)
