@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,6 +194,10 @@ class Personalization:
             and follows the one the judgments fit best
             (:class:`~reward_models.devices.DeviceChoiceModel`: the env's device unless another
             explains the judgments at least 3 times better). ``None`` (default): the env's device only.
+        model_options: settings of the default model, as :class:`reward_models.RankNetConfig` fields
+            over the schedule's defaults (e.g. ``{"acceptance": "likelihood"}``: the prior is accepted
+            by its cross-validated likelihood rather than the 90 %-agreement rule). Not with
+            ``make_reward_model``.
 
     Example:
         >>> from agents.personalization import Personalization  # doctest: +SKIP
@@ -216,6 +220,7 @@ class Personalization:
     remember: Any | None = None
     remember_label: str | None = None
     devices: Sequence[str] | str | None = None
+    model_options: Mapping[str, Any] | None = None
     rounds: RoundSchedule = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -235,6 +240,12 @@ class Personalization:
         if self.stop_when_sure is not None and not 0.5 <= self.stop_when_sure <= 1.0:
             raise AgentConfigError(f"stop_when_sure must be a probability in [0.5, 1] or None, got {self.stop_when_sure!r}")
         self.rounds = RoundSchedule.parse(self.schedule)
+        if self.model_options is not None:
+            if not isinstance(self.model_options, Mapping) or not all(isinstance(k, str) for k in self.model_options):
+                raise AgentConfigError(f"model_options must be a mapping of RankNetConfig field names to values, got {self.model_options!r}")
+            if self.make_reward_model is not None:
+                raise AgentConfigError("model_options configure the default model; with make_reward_model, configure your model there")
+            self.model_options = dict(self.model_options)
         if self.devices is not None:
             try:
                 devices = parse_devices(self.devices)
@@ -295,17 +306,24 @@ class Personalization:
             return self.make_reward_model(seed)
         from reward_models import RankNetRewardModel
 
+        options: dict[str, Any] = {}
         if self.interactive:
             # an ensemble on bootstrap resamples: when the network is needed its members disagree
             # where the judgments leave room, which is what the pairs of the next round are chosen by
-            return RankNetRewardModel(seed=seed, ensemble=5, bootstrap=True, population=population, target_prior=self.target_prior)
-        return RankNetRewardModel(seed=seed, population=population)
+            options = {"ensemble": 5, "bootstrap": True, "target_prior": self.target_prior}
+        options.update(self.model_options or {})
+        try:
+            return RankNetRewardModel(seed=seed, population=population, **options)
+        except (TypeError, ValueError) as exc:
+            raise AgentConfigError(f"model_options {self.model_options!r} do not make a RankNetConfig: {exc}") from None
 
     @property
     def target_prior(self) -> float:
         """Prior mass of the metric family's target structures in the default model
         (:data:`INTERACTIVE_TARGET_PRIOR` for the interactive schedule, 0 for one-shot and for a
         ``make_reward_model`` of the caller's)."""
+        if self.model_options and "target_prior" in self.model_options:
+            return float(self.model_options["target_prior"])
         return INTERACTIVE_TARGET_PRIOR if self.interactive and self.make_reward_model is None else 0.0
 
     def prior_model(self, context: Any, population: Any = None) -> Any:

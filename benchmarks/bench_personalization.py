@@ -15,6 +15,11 @@ and the recommendation (``result.best``) is placed in the user's own utility ove
 * ``random`` -- the best of 100 distinct random architectures under the true utility;
 * ``devices`` (only when named in ``--methods``) -- ``interactive`` with ``devices="all"``: the model
   reads the latency of all 27 devices and follows the one the judgments fit best.
+* ``likelihood`` (only when named) -- ``interactive`` with ``model_options={"acceptance": "likelihood"}``:
+  the prior is accepted by its cross-validated likelihood against the network's, not by agreement.
+
+``--flip P``: the users answer carelessly, reversing each answer with probability ``P`` (the
+percentile stays that of their noise-free utility).
 
 It also reports the share of runs whose recommendation is the best architecture the search
 evaluated (under the true utility), and the slowest round's refit and next-pair choice.
@@ -47,7 +52,7 @@ import numpy as np
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 METHODS = ("interactive", "one-shot", "botorch", "ceiling", "random")
 #: Methods that are run when named in ``--methods`` but not by default.
-EXTRA_METHODS = ("devices",)
+EXTRA_METHODS = ("devices", "likelihood")
 _ENVS: dict = {}
 
 
@@ -74,7 +79,7 @@ def _percentile(u: np.ndarray, i: int) -> float:
 
 def run_one(
     user_name: str, dataset: str, seed: int, judgments: tuple[int, ...], methods: tuple[str, ...], evaluations: int,
-    peer_judgments: tuple[int, ...] | None = None,
+    peer_judgments: tuple[int, ...] | None = None, flip: float = 0.0,
 ) -> list[dict]:
     """Every method for one user, dataset and seed; one row per (method, N)."""
     from agents.evolution import RegularizedEvolution
@@ -83,7 +88,9 @@ def run_one(
 
     env = _env(dataset)
     ctx = env.unwrapped.context
-    user = make_user(user_name, ctx, seed=seed)
+    from reward_models.human_preference import NoiseModel
+
+    user = make_user(user_name, ctx, seed=seed, noise=NoiseModel(flip_probability=flip) if flip else None)
     u = user.utilities(np.arange(ctx.benchmark.space.size))
     rows = []
 
@@ -98,13 +105,15 @@ def run_one(
         }
 
     for method in methods:
-        if method in ("interactive", "one-shot", "botorch", "devices"):
+        if method in ("interactive", "one-shot", "botorch", "devices", "likelihood"):
             for n in judgments if method != "botorch" or peer_judgments is None else peer_judgments:
                 kwargs = {}
                 if method == "one-shot":
                     kwargs = {"schedule": "one-shot"}
                 elif method == "devices":
                     kwargs = {"devices": "all"}  # the model reads all 27 devices and learns which one
+                elif method == "likelihood":
+                    kwargs = {"model_options": {"acceptance": "likelihood"}}
                 elif method == "botorch":
                     from reward_models.pairwise_gp import BoTorchEUBOSelector, PairwiseGPRewardModel
 
@@ -235,7 +244,7 @@ def summarise(rows: list[dict], judgments: tuple[int, ...], datasets: tuple[str,
     seeds = len({r["seed"] for r in rows})
     out.append(f"Mean percentile of the recommendation in the user's own utility over the whole topology space "
                f"({seeds} seeds, regularized evolution, 100 evaluations).\n")
-    for method in [x for x in ("interactive", "one-shot", "botorch", "devices") if x in methods]:
+    for method in [x for x in ("interactive", "one-shot", "botorch", "devices", "likelihood") if x in methods]:
         out.append(f"### {method}\n")
         head = "| user | " + " | ".join(f"{ds} N={n}" for ds in datasets for n in judgments) + " |"
         out += [head, "|" + "---|" * (1 + len(datasets) * len(judgments))]
@@ -313,7 +322,7 @@ def summarise(rows: list[dict], judgments: tuple[int, ...], datasets: tuple[str,
         if rs:
             share = np.mean([str(r["is_best_evaluated"]) == "True" for r in rs])
             lines.append(f"- recommendation = best evaluated architecture at {n} judgments (interactive): {100 * share:.1f} % of {len(rs)} runs")
-    for method in ("interactive", "botorch", "devices"):
+    for method in ("interactive", "botorch", "devices", "likelihood"):
         rs = [float(r["max_round_seconds"]) for r in rows if r["method"] == method]
         if rs:
             lines.append(f"- slowest round's refit + next-pair choice ({method}): median {np.median(rs):.3f} s, max {max(rs):.3f} s")
@@ -342,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--seed-start", type=int, default=0, help="the first seed (seeds run from it; --peer-seeds counts from 0)")
     parser.add_argument("--evaluations", type=int, default=100)
+    parser.add_argument("--flip", type=float, default=0.0, metavar="P",
+                        help="careless users: each answer is reversed with probability P (default 0: never)")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--peer-seeds", type=int, default=5,
                         help="run the BoTorch peer on the first this many seeds only (a run takes 5-30 s)")
@@ -373,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         return tuple(x for x in methods if x != "botorch" or seed < args.peer_seeds)
 
     peer_judgments = tuple(int(x) for x in args.peer_judgments.split(","))
-    tasks = [(user, ds, seed, judgments, methods_for(seed), args.evaluations, peer_judgments)
+    tasks = [(user, ds, seed, judgments, methods_for(seed), args.evaluations, peer_judgments, args.flip)
              for ds in datasets for user in users for seed in range(args.seed_start, args.seed_start + args.seeds)]
     if args.cells:
         cells = [tuple(c.strip().split("/")) for c in args.cells.split(",") if c.strip()]
@@ -381,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             parser.error(f"--cells takes USER/DATASET/N items (datasets: {', '.join(DATASETS)}), got {bad}")
         # the cell's own N for every method that asks; ceiling and random do not depend on it
-        tasks = [(user, ds, seed, (int(n),), methods_for(seed), args.evaluations, (int(n),))
+        tasks = [(user, ds, seed, (int(n),), methods_for(seed), args.evaluations, (int(n),), args.flip)
                  for user, ds, n in cells for seed in range(args.seed_start, args.seed_start + args.seeds)]
         datasets = tuple(d for d in DATASETS if any(c[1] == d for c in cells))
         judgments = tuple(sorted({int(c[2]) for c in cells}))

@@ -61,6 +61,49 @@ OUTLIERS = (
 )
 _ENVS: dict = {}
 _PRIORS: dict = {}
+#: Each weighted cluster's Dirichlet concentration over (accuracy, latency, params, FLOPs), and each
+#: budget cluster's metric and quantile range (see :func:`population_specs`).
+CLUSTER_WEIGHTS = {"accurate": 40 * np.array([0.8, 0.1, 0.05, 0.05]), "balanced": 40 * np.array([0.45, 0.15, 0.1, 0.3])}
+CLUSTER_BUDGETS = {"mobile": ("latency", 0.25, 0.45), "small": ("params", 0.2, 0.4)}
+
+
+class ClusterOracle:
+    """The best prior a library of earlier users could give (``--oracle``): the user's own cluster's
+    distribution itself, known exactly, as the whole prior (weight 1). A weighted cluster's mass on
+    the family's trade-off draws is its Dirichlet density there; a budget cluster's mass is spread
+    evenly over the constraints "best accuracy where the metric's rank utility >= 1 - q" for the
+    levels of the cluster's ``q`` range. No library can know a new user's cluster, so the judgments
+    it needs bound what any warm start of the metric-family prior can reach on this population.
+    The posterior's empirical-Bayes rule applies as for a library (a user unlike it gets the flat
+    prior)."""
+
+    users = 1
+    weight = 1.0
+
+    def __init__(self, cluster: str) -> None:
+        self.cluster = cluster
+        self.effective_draws: float | None = None
+
+    def population_distribution(self, hyp, features, thresholds, key=None):
+        f = len(features)
+        order = [next(i for i, n in enumerate(features) if name in n) for name in ("accuracy", "latency", "params", "flops")]
+        h_lin, h_con = hyp.weights.shape[0], hyp.objective.size
+        out = np.zeros(hyp.size)
+        if self.cluster in CLUSTER_WEIGHTS:
+            alpha = np.empty(f)
+            alpha[order] = CLUSTER_WEIGHTS[self.cluster]
+            draws = np.clip(hyp.weights[f:h_lin], 1e-12, None)
+            logpdf = np.log(draws) @ (alpha - 1.0)
+            w = np.exp(logpdf - logpdf.max())
+            out[f:h_lin] = w / w.sum()
+            self.effective_draws = float(w.sum() ** 2 / (w**2).sum())
+        else:
+            metric, low, high = CLUSTER_BUDGETS[self.cluster]
+            acc, con = order[0], order[("accuracy", "latency", "params", "flops").index(metric)]
+            level = hyp.level
+            rows = (hyp.objective == acc) & (hyp.constrained == con) & (level >= 1 - high - 1e-9) & (level <= 1 - low + 1e-9)
+            out[h_lin : h_lin + h_con][rows] = 1.0
+        return out / out.sum()
 
 
 def population_specs(per_cluster: int, seed: int = 0) -> list[dict]:
@@ -118,7 +161,7 @@ def _percentile(u: np.ndarray, i: int) -> float:
     return float(100.0 * np.mean(u <= u[i]))
 
 
-_WEIGHT = {"weight": 0.5}
+_WEIGHT: dict = {"weight": 0.5, "em_steps": None}
 
 
 def _prior(library: str, exclude: int | None):
@@ -127,7 +170,8 @@ def _prior(library: str, exclude: int | None):
         from reward_models.library import PreferenceLibrary
 
         _PRIORS[key] = PreferenceLibrary(library).population_prior(
-            space="topology", exclude=() if exclude is None else (exclude,), weight=_WEIGHT["weight"]
+            space="topology", exclude=() if exclude is None else (exclude,), weight=_WEIGHT["weight"],
+            **({} if _WEIGHT["em_steps"] is None else {"em_steps": _WEIGHT["em_steps"]}),
         )
     return _PRIORS[key]
 
@@ -181,7 +225,7 @@ def run_curve(spec: dict, session: int | None, dataset: str, grid: tuple[int, ..
     pairs = [tuple(int(x) for x in rng.choice(pool, size=2, replace=False)) for _ in range(max(grid))]
     comparisons = user(pairs, rng=rng)
     truth = user.utilities(test)
-    population = _prior(library, session) if mode == "warm" else None
+    population = _prior(library, session) if mode == "warm" else (ClusterOracle(spec["cluster"]) if mode == "oracle" else None)
     loop = Personalization(user, max(grid))
     metrics = None
     rows = []
@@ -213,8 +257,9 @@ def _task(args):
         return [{"error": f"{kind} {rest[0]['name']} {rest[2:5]}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"}]
 
 
-def _init_worker(weight: float = 0.5) -> None:
+def _init_worker(weight: float = 0.5, em_steps: int | None = None) -> None:
     _WEIGHT["weight"] = weight
+    _WEIGHT["em_steps"] = em_steps
     import torch
 
     torch.set_num_threads(1)
@@ -286,6 +331,23 @@ def summarise(rows: list[dict], grid: tuple[int, ...], datasets: tuple[str, ...]
             halves = "yes" if np.isfinite(ratio) and ratio >= 2 - 1e-9 else ("n/a" if not np.isfinite(ratio) else f"no ({ratio:.2f}x)")
             label = ds if ds != "all" else "**all three**"
             out.append(f"| {gname} ({len(users)}) | {label} | {fmt_n(mc)} | {fmt_n(mw)} | {ratio:.2f}x | {halves} | " + " | ".join(prec) + " |")
+    if any(r["mode"] == "oracle" for r in curve):
+        out.append("")
+        out.append("The bound (`--oracle`): the learner with the user's own cluster's distribution as its whole prior, "
+                   "judgments needed (median) and mean top-10 precision, cold / warm / oracle:\n")
+        out.append("| cluster | cold: median N | warm | oracle | cold / oracle | " + " | ".join(f"precision at {n}" for n in report) + " |")
+        out.append("|---|---|---|---|---|" + "---|" * len(report))
+        clusters = sorted({r["cluster"] for r in curve if r["mode"] == "oracle"})
+        for cl in (*clusters, "all"):
+            users = sorted({r["user"] for r in curve if r["mode"] == "oracle" and (cl == "all" or r["cluster"] == cl)})
+            ns = {m: med([need[(u, d, m)] for u in users for d in datasets if (u, d, m) in need]) for m in ("cold", "warm", "oracle")}
+            ratio = ns["cold"] / ns["oracle"] if np.isfinite(ns["cold"]) and np.isfinite(ns["oracle"]) and ns["oracle"] > 0 else float("nan")
+            prec = []
+            for n in report:
+                vals = [np.mean([float(r["precision"]) for r in curve if r["user"] in users and int(r["judgments"]) == n and r["mode"] == m] or [np.nan])
+                        for m in ("cold", "warm", "oracle")]
+                prec.append(" / ".join(f"{v:.3f}" for v in vals))
+            out.append(f"| {cl if cl != 'all' else '**all four**'} | {fmt_n(ns['cold'])} | {fmt_n(ns['warm'])} | {fmt_n(ns['oracle'])} | {ratio:.2f}x | " + " | ".join(prec) + " |")
     out.append("")
     out.append("Mean percentile of the recommendation of a personalized search (regularized evolution, 100 evaluations, "
                "interactive rounds; the user's own utility over the whole space), cold / warm / warm - cold:\n")
@@ -342,9 +404,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     parser.add_argument("--seed", type=int, default=0, help="draws the population")
     parser.add_argument("--weight", type=float, default=0.5, help="the population's weight in the prior (PopulationPrior.weight)")
+    parser.add_argument("--modes", default="cold,warm", help="which of cold, warm to run (e.g. warm alone, to compare prior settings)")
+    parser.add_argument("--em-steps", type=int, default=None,
+                        help="PopulationPrior.em_steps (default: the library's, 20): EM steps toward the earlier users' common prior; "
+                             "1: the mean of their summaries")
     parser.add_argument("--kinds", default="curve,search", help="what to run: curve (the learner), search (the personalized searches)")
     parser.add_argument("--users", default="all", choices=("all", "population", "outliers"), help="whose runs (the library is always built)")
     parser.add_argument("--search-seeds", type=int, default=1, help="seeds of each personalized search cell (user, dataset, N, mode)")
+    parser.add_argument("--oracle", action="store_true",
+                        help="also the learner with the user's own cluster's distribution as its prior (ClusterOracle): the bound of any warm start")
     parser.add_argument("--out", default="results/warm_start")
     args = parser.parse_args(argv)
     if not os.environ.get("NATSBENCH_DATA"):
@@ -352,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from tqdm import tqdm
 
-    _init_worker(args.weight)
+    _init_worker(args.weight, args.em_steps)
     grid = tuple(sorted(int(x) for x in args.grid.split(",")))
     report = tuple(sorted(int(x) for x in args.judgments.split(",")))
     datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
@@ -370,16 +438,22 @@ def main(argv: list[str] | None = None) -> int:
             if args.users != "all" and (spec["cluster"] == "outlier") != (args.users == "outliers"):
                 continue
             for d, ds in enumerate(datasets):
-                for mode in ("cold", "warm"):
+                for mode in ("cold", "warm", "oracle"):
+                    if mode == "oracle" and (not args.oracle or spec["cluster"] == "outlier"):
+                        continue
+                    if mode != "oracle" and mode not in args.modes.split(","):
+                        continue
                     session = sessions.get(spec["name"])
                     if "curve" in args.kinds:
                         tasks.append(("curve", spec, session, ds, grid, mode, 1000 * i + d, library))
+                    if mode == "oracle":
+                        continue
                     for n in report if "search" in args.kinds else ():
                         for k in range(args.search_seeds):
                             seed = 1000 * i + 100 * d + n + 1_000_000 * k
                             tasks.append(("search", spec, session, ds, n, mode, seed, library, args.evaluations))
         rows: list[dict] = []
-        with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(args.weight,)) as pool:
+        with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(args.weight, args.em_steps)) as pool:
             futures = [pool.submit(_task, t) for t in tasks]
             for f in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="run"):
                 rows.extend(f.result())

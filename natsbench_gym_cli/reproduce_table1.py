@@ -312,6 +312,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--active-batch", type=int, default=1, help="refit after at most this many actively chosen pairs (0: one model per k)")
     p.add_argument("--prior", default="metric-family", help="RankNet prior: metric-family, or none for the plain RankNet")
     p.add_argument("--prior-tolerance", type=float, default=None, help="RankNetConfig.prior_tolerance (default: the library's)")
+    p.add_argument("--acceptance", choices=("agreement", "likelihood"), default=None,
+                   help="RankNetConfig.acceptance: when the prior alone is the model (default: the library's, agreement)")
     p.add_argument("--flip-probability", type=float, default=0.0,
                    help="the synthetic users reverse each decided answer with this probability (careless clicks; "
                         "default 0: noiseless, as in the paper); the precision is still measured against their true utility")
@@ -341,7 +343,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         "seed": args.seed, "budget": args.budget, "device": args.device, "train_size": args.train_size,
         "test_size": args.test_size, "top": args.top, "ks": args.ks, "selectors": args.selectors, "ensemble": args.ensemble,
         "active_batch": args.active_batch, "prior": None if str(args.prior).lower() == "none" else args.prior,
-        "ranknet": {} if args.prior_tolerance is None else {"prior_tolerance": args.prior_tolerance},
+        "ranknet": {
+            **({} if args.prior_tolerance is None else {"prior_tolerance": args.prior_tolerance}),
+            **({} if args.acceptance is None else {"acceptance": args.acceptance}),
+        },
         "flip_probability": args.flip_probability,
     }
     try:  # fail fast, in this process, on bad names or missing data

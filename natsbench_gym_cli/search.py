@@ -93,6 +93,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--devices", default=None, metavar="DEVICES",
                    help="latency devices you may care about besides --device, comma-separated, or 'all': the model reads "
                         "each one's latency and follows the one your judgments fit best (default: --device only)")
+    p.add_argument("--acceptance", default=None, choices=("agreement", "likelihood"),
+                   help="when the metric family alone is the model: agreement (default: it orders >= 90%% of your judgments) or "
+                        "likelihood (it predicts held-out judgments at least as well as the network; kinder to careless clicks, "
+                        "slower refits; docs/personalization.md)")
     p.add_argument("--library", default=None, metavar="PATH",
                    help="the preference library of earlier sessions (default: $NATSBENCH_GYM_LIBRARY, else "
                         "$XDG_DATA_HOME/natsbench-gym/preferences.sqlite, else ~/.local/share/natsbench-gym/preferences.sqlite)")
@@ -171,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
         personalization = Personalization(judge, num_comparisons=args.comparisons, schedule=args.schedule,
                                           num_architectures=args.judged_architectures, stop_when_sure=args.stop_when_sure,
                                           batch_size=args.batch_size or None, warm_start=prior,
-                                          remember=library if args.remember else None, devices=args.devices)
+                                          remember=library if args.remember else None, devices=args.devices,
+                                          model_options={"acceptance": args.acceptance} if args.acceptance else None)
         agent = RegularizedEvolution(args.population, args.sample, seed=args.seed, personalization=personalization)
         if args.human:
             judge.watch(agent)

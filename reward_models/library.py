@@ -9,10 +9,12 @@ tenth person with the same need pays the same number of judgments as the first.
   SQLite file: each session's judgments, a summary of its fitted metric-family posterior, its
   recommendation, the space, dataset and latency device. Opening a library writes nothing; a file
   that is not a library raises :class:`PreferenceLibraryError` and is left as it is.
-* :class:`PopulationPrior` is fitted from the library's sessions: the mean of the earlier users'
-  (tempered) posteriors over the metric family -- how often each selective metric and each
-  constraint (objective, constrained metric, threshold) was held, and a kernel density of the
-  trade-off weights. A new user's prior over the family is the mixture
+* :class:`PopulationPrior` is fitted from the library's sessions: each earlier user's (tempered)
+  posterior over the metric family -- the mass of each selective metric and each constraint
+  (objective, constrained metric, threshold), a kernel density of the trade-off weights -- is read
+  as that user's likelihood, and 20 steps of EM fit the population's distribution to them (the
+  first step is their mean; the later ones sharpen it toward what the users hold in common; see
+  ``em_steps``). A new user's prior over the family is the mixture
   ``(1 - w) * flat + w * population``, and ``w`` is learned from the new user's judgments by
   empirical Bayes: the mixture's marginal likelihood ``(1 - w) Z_flat + w Z_pop`` (``Z``: each
   component's marginal likelihood of the judgments) is linear in ``w``, so its maximum over
@@ -221,6 +223,13 @@ class PopulationPrior:
             tuple per session, for :meth:`initial_architectures`.
         seeded_share: the share of a search's first architectures taken from ``recommended``.
         space: the search space the sessions were in (``None``: any).
+        em_steps: how the users' summaries make one distribution: that many steps of EM for the
+            population's distribution itself (toward the nonparametric maximum-likelihood prior of
+            the empirical-Bayes literature), each earlier user's summary read as that user's
+            likelihood over the family. ``1``: their mean (the mixture of the earlier users'
+            posteriors; the default before 20 was measured better in docs/warm_start.md); later
+            steps sharpen it toward what the users hold in common, so that a member of a cluster
+            starts nearer the cluster.
     """
 
     def __init__(
@@ -231,7 +240,10 @@ class PopulationPrior:
         recommended: Sequence[Sequence[str]] = (),
         seeded_share: float = 0.5,
         space: str | None = None,
+        em_steps: int = 20,
     ) -> None:
+        if isinstance(em_steps, bool) or not isinstance(em_steps, int) or em_steps < 1:
+            raise ValueError(f"em_steps must be an int >= 1 (1: the mean of the users' summaries), got {em_steps!r}")
         if not 0.0 <= float(weight) <= 1.0:
             raise ValueError(f"weight must be in [0, 1], got {weight!r}; 0.5 gives the population half the prior")
         if not float(bandwidth) > 0:
@@ -244,6 +256,7 @@ class PopulationPrior:
         self.recommended = tuple(tuple(r) for r in recommended)
         self.seeded_share = float(seeded_share)
         self.space = space
+        self.em_steps = int(em_steps)
         self._cache: dict[Any, np.ndarray] = {}
         self._groups: dict[Any, tuple | None] = {}
 
@@ -306,6 +319,13 @@ class PopulationPrior:
         cached = None if key is None else self._cache.get(key)
         if cached is not None and cached.size == hyp.size:
             return cached
+        if self.em_steps > 1:
+            out = self._em_distribution(hyp, tuple(features), tuple(float(q) for q in thresholds))
+            if out is not None and key is not None:
+                if len(self._cache) > 8:
+                    self._cache.clear()
+                self._cache[key] = out
+            return out
         group = self._group(tuple(features), tuple(float(q) for q in thresholds))
         if group is None:
             return None
@@ -334,6 +354,60 @@ class PopulationPrior:
                 self._cache.clear()
             self._cache[key] = out
         return out
+
+    def user_distributions(self, hyp: Any, features: Sequence[str], thresholds: Sequence[float]) -> np.ndarray | None:
+        """Each earlier user's summary as a distribution over ``hyp``'s hypotheses, ``(users, h)``
+        (constraints smoothed one threshold step and trade-off weights by the kernel, as in the
+        mean), or ``None`` when no summary has these features and thresholds."""
+        features, thresholds = tuple(features), tuple(float(q) for q in thresholds)
+        usable = [s for s in self.summaries if s.features == features and np.allclose(s.thresholds, thresholds)]
+        if not usable:
+            return None
+        f = len(features)
+        h_lin, h_con = hyp.weights.shape[0], hyp.objective.size
+        levels = len(thresholds)
+        out = np.zeros((len(usable), hyp.size))
+        draws = hyp.weights[f:h_lin]
+        pts = np.concatenate([s.points for s in usable])
+        owner = np.repeat(np.arange(len(usable)), [s.points.shape[0] for s in usable])
+        mass = np.concatenate([s.point_mass for s in usable])
+        if draws.shape[0] and pts.shape[0]:
+            d2 = (draws**2).sum(1)[:, None] - 2.0 * draws @ pts.T + (pts**2).sum(1)[None, :]
+            kernel = np.exp(-np.maximum(d2, 0.0).astype(np.float32) / np.float32(2.0 * self.bandwidth**2)).astype(np.float64)
+            per_user = np.zeros((pts.shape[0], len(usable)))
+            per_user[np.arange(pts.shape[0]), owner] = mass
+            density = (kernel @ per_user).T  # (users, draws)
+        else:
+            density = np.zeros((len(usable), draws.shape[0]))
+        for u, s in enumerate(usable):
+            out[u, :f] = s.selective
+            constraint = s.constraint
+            if levels > 2 and constraint.size % levels == 0:
+                grid = np.pad(constraint.reshape(-1, levels), ((0, 0), (1, 1)), mode="edge")
+                smooth = (0.25 * grid[:, :-2] + 0.5 * grid[:, 1:-1] + 0.25 * grid[:, 2:]).reshape(-1)
+                constraint = smooth * (constraint.sum() / max(smooth.sum(), 1e-300))
+            if constraint.size == h_con:
+                out[u, h_lin : h_lin + h_con] = constraint
+            if s.target.size and s.target.size == hyp.size - h_lin - h_con:
+                out[u, h_lin + h_con :] = s.target
+            if density[u].sum() > 0:
+                out[u, f:h_lin] = s.point_mass.sum() * density[u] / density[u].sum()
+        totals = out.sum(axis=1, keepdims=True)
+        keep = totals[:, 0] > 0
+        return out[keep] / totals[keep] if keep.any() else None
+
+    def _em_distribution(self, hyp: Any, features: tuple[str, ...], thresholds: tuple[float, ...]) -> np.ndarray | None:
+        q = self.user_distributions(hyp, features, thresholds)
+        if q is None:
+            return None
+        base = np.exp(hyp.log_prior)  # the flat family prior the summaries were fitted under
+        with np.errstate(divide="ignore", invalid="ignore"):
+            likelihood = np.where(base > 0, q / np.where(base > 0, base, 1.0), 0.0)  # each user's, up to a constant
+        pi = q.mean(axis=0)  # the first step from the flat prior
+        for _ in range(self.em_steps - 1):
+            joint = likelihood * pi[None, :]
+            pi = (joint / np.maximum(joint.sum(axis=1, keepdims=True), 1e-300)).mean(axis=0)
+        return pi / pi.sum()
 
     def initial_architectures(self, n: int, rng: np.random.Generator) -> list[str]:
         """Up to ``round(seeded_share * n)`` distinct architectures (arch strings) that earlier users

@@ -391,6 +391,17 @@ class MetricFamilyPosterior:
             self._hyp = _Hypotheses.build(f, self.config)
         return _logsumexp(self._hyp.log_prior + self.log_likelihood(xa, xb, np.asarray(y, dtype=np.float64)))
 
+    def predictive_probability(self, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
+        """Posterior predictive ``P(a preferred to b)`` of each pair ``(n,)`` from the pairs'
+        normalised features (``representation="both"``): each hypothesis' Bradley-Terry probability
+        with the lapse, averaged under the whole posterior (not only the decision's structure)."""
+        hyp = self._require_hypotheses()
+        xa, xb = np.asarray(xa, dtype=np.float64), np.asarray(xb, dtype=np.float64)
+        f = xa.shape[1] // 2
+        ua, ub = hyp.utilities(xa[:, :f], xa[:, f:]), hyp.utilities(xb[:, :f], xb[:, f:])
+        eps = self.config.lapse
+        return self.posterior @ (eps / 2 + (1.0 - eps) * preference_probability(ua, ub, self.config.temperature))
+
     def _require_hypotheses(self) -> _Hypotheses:
         if self._hyp is None:
             raise NotFittedError("this metric-family posterior is not fitted: call fit(comparisons, context)")

@@ -43,8 +43,12 @@ the user pursues:
    :meth:`RankNetRewardModel.member_scores` returns hypotheses drawn from the posterior, so
    disagreement-based active selection asks about what separates the surviving hypotheses. When it
    does not (a preference outside the family, or a judge who contradicts themself more), the network
-   is trained with that mean utility as one more monotone input (mode ``"prior+network"``). In the
-   Table I setting this lifts the top-10 precision after 10 actively chosen comparisons to 0.94-1.00
+   is trained with that mean utility as one more monotone input (mode ``"prior+network"``).
+   ``acceptance="likelihood"`` replaces the 90 % rule by a held-out one (:func:`cross_validate`):
+   the prior alone is kept when it orders every judgment as judged, else when its cross-validated
+   log-likelihood of the judgments is within one standard error of the network's (a careless judge inside the family
+   keeps the prior; measured in docs/personalization.md and docs/table1.md).
+   In the Table I setting the prior lifts the top-10 precision after 10 actively chosen comparisons to 0.94-1.00
    on every metric of the paper (docs/table1.md, which also shows its limits on preferences outside
    the family); ``prior=None`` is the plain RankNet of the paper.
 
@@ -110,6 +114,9 @@ __all__ = [
     "JudgedPairs",
     "PriorFit",
     "fit_prior",
+    "CrossValidation",
+    "cross_validate",
+    "ACCEPTANCE_RULES",
     "FeatureNormaliser",
     "RankNetRewardModel",
     "DEFAULT_FEATURES",
@@ -119,6 +126,8 @@ logger = logging.getLogger(__name__)
 
 _REPRESENTATIONS = REPRESENTATIONS
 _PRIORS = ("metric-family",)
+#: How RankNet decides that its metric-family prior alone is the model (``RankNetConfig.acceptance``).
+ACCEPTANCE_RULES = ("agreement", "likelihood")
 _FILE_FORMAT = "natsbench-gym/ranknet"
 _FILE_VERSION = 2
 
@@ -154,7 +163,17 @@ class RankNetConfig:
             ``ensemble`` and the training settings do not apply; the members are posterior draws).
             ``None``: the plain RankNet.
         prior_tolerance: the family "explains" the judgments when its mean utility orders at
-            least ``1 - prior_tolerance`` of the decided (non-tie) pairs the way they were judged.
+            least ``1 - prior_tolerance`` of the decided (non-tie) pairs the way they were judged
+            (``acceptance="agreement"``).
+        acceptance: when the prior alone is the model: ``"agreement"`` (default: the
+            ``prior_tolerance`` rule above) or ``"likelihood"``: the prior is kept when it orders
+            every decided judgment as judged, and otherwise (from 2 judgments; one is judged by the
+            agreement rule) when its held-out log-likelihood of the
+            judgments, cross-validated in ``cv_folds`` folds, is no more than one standard error
+            below that of the network with the prior as input (:func:`cross_validate`,
+            :attr:`CrossValidation.prefers_prior`); a careless judge inside the family keeps the
+            prior, a preference the family cannot express gets the network.
+        cv_folds: folds of that cross-validation (at most one per judgment).
         prior_use: how the network uses the prior when it is trained: ``"input"`` (default: the
             posterior's mean utility is one more monotone input) or ``"residual"`` (the score is
             ``c * prior + network``, with ``c`` the prior's own Bradley-Terry scale fitted on the
@@ -184,6 +203,8 @@ class RankNetConfig:
     rank_grid: int = 2048
     prior: str | None = "metric-family"
     prior_tolerance: float = 0.1
+    acceptance: str = "agreement"
+    cv_folds: int = 5
     prior_use: str = "input"
     target_prior: float = 0.0
     seed: int = 0
@@ -197,7 +218,7 @@ class RankNetConfig:
                 parse_feature(f)
         if self.representation not in _REPRESENTATIONS:
             raise UnknownNameError("feature representation", self.representation, _REPRESENTATIONS)
-        for name, low in (("hidden", 0), ("ensemble", 1), ("rank_grid", 2)):
+        for name, low in (("hidden", 0), ("ensemble", 1), ("rank_grid", 2), ("cv_folds", 2)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
@@ -212,6 +233,8 @@ class RankNetConfig:
             raise UnknownNameError("RankNet prior", self.prior, (*_PRIORS, "None"))
         if self.prior_use not in ("input", "residual"):
             raise UnknownNameError("RankNet prior_use", self.prior_use, ("input", "residual"))
+        if self.acceptance not in ACCEPTANCE_RULES:
+            raise UnknownNameError("RankNet acceptance rule", self.acceptance, ACCEPTANCE_RULES)
         if not 0 <= self.prior_tolerance < 1:
             raise ValueError(f"prior_tolerance must be in [0, 1), got {self.prior_tolerance!r}")
         if isinstance(self.target_prior, bool) or not isinstance(self.target_prior, (int, float)) or not (0 <= self.target_prior < math.inf):
@@ -251,10 +274,11 @@ class RankNetModule(nn.Module):
         return w.abs() if self.monotone else w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scores ``(members, n)`` of inputs ``(n, inputs)``."""
-        out = torch.einsum("nd,md->mn", x, self._w(self.skip))
+        """Scores ``(members, n)`` of inputs ``(n, inputs)``, or of per-member inputs ``(members, n, inputs)``."""
+        own = "m" if x.dim() == 3 else ""
+        out = torch.einsum(f"{own}nd,md->mn", x, self._w(self.skip))
         if self.hidden:
-            h = torch.tanh(torch.einsum("nd,mdh->mnh", x, self._w(self.w_in)) + self.b_in)
+            h = torch.tanh(torch.einsum(f"{own}nd,mdh->mnh", x, self._w(self.w_in)) + self.b_in)
             out = out + torch.einsum("mnh,mh->mn", h, self._w(self.w_out))
         return out
 
@@ -284,11 +308,17 @@ class PreferenceLoss:
     ) -> torch.Tensor:
         """The loss of member scores ``(members, n)`` on pairs ``(a[i], b[i])`` (positions into the
         scores) with targets ``(members, pairs)`` (or ``(pairs,)``, broadcast)."""
+        return self.per_member(scores, a, b, targets, weights).sum()
+
+    def per_member(
+        self, scores: torch.Tensor, a: torch.Tensor, b: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Each member's loss ``(members,)`` (their sum is the loss)."""
         p = preference_probability(scores[:, a], scores[:, b])
         loss = nn.functional.binary_cross_entropy(p, targets.expand_as(p), reduction="none")
         if weights is not None:
             loss = loss * weights
-        return loss.mean(dim=1).sum()
+        return loss.mean(dim=1)
 
 
 # --- the trainer ----------------------------------------------------------------------------------
@@ -371,22 +401,31 @@ class RankNetTrainer:
 
     def train(
         self, module: RankNetModule, inputs: np.ndarray, a: np.ndarray, b: np.ndarray, targets: np.ndarray, seed: int,
-        offset: np.ndarray | None = None,
+        offset: np.ndarray | None = None, weights: np.ndarray | None = None, per_member: bool = False,
     ) -> TrainingReport:
         """Train ``module`` in place on pairs ``(a[i], b[i])`` of rows of ``inputs`` with targets
         ``P(a preferred)``; leave it in eval mode with the best step's weights.
 
         The validation split and the bootstrap weights are drawn from ``seed`` alone. ``offset``
-        (one value per row of ``inputs``) is added to the module's scores (RankNet's residual use
-        of its prior).
+        (one value per row of ``inputs``, or per member and row) is added to the module's scores
+        (RankNet's residual use of its prior). ``inputs`` may be per member, ``(members, rows,
+        inputs)``. ``weights`` ``(members, pairs)`` replaces the bootstrap weights (0 leaves a pair
+        out of a member's loss: RankNet's cross-validation trains one member per fold this way).
+        ``per_member``: each member stops on its own monitored loss and keeps its own best step
+        (members are independent: Adam is elementwise and the loss a sum), so that a member's
+        weights depend on its own pairs only; by default the members' summed loss decides for all.
+        The report then gives the last member's stop and the members' mean best loss.
         """
         rng = np.random.default_rng(seed)
         members = module.members
         train, val = self.split(a.size, rng)
         use_val = val.size > 0
-        weights = np.ones((members, train.size))
-        if self.bootstrap and members > 1:
+        if weights is not None:
+            weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), (members, a.size))[:, train]
+        elif self.bootstrap and members > 1:
             weights = rng.poisson(1.0, size=(members, train.size)).astype(np.float64)
+        else:
+            weights = np.ones((members, train.size))
         xt = torch.from_numpy(inputs)
         shift = torch.zeros(()) if offset is None else torch.from_numpy(np.asarray(offset, dtype=np.float64))
         ta, tb = torch.from_numpy(a[train]), torch.from_numpy(b[train])
@@ -395,6 +434,8 @@ class RankNetTrainer:
         va, vb, vy = torch.from_numpy(a[val]), torch.from_numpy(b[val]), torch.from_numpy(targets[val]).expand(members, -1)
         opt = torch.optim.Adam(module.parameter_groups(self.weight_decay, self.hidden_weight_decay), lr=self.learning_rate)
 
+        if per_member:
+            return self._train_per_member(module, xt, shift, opt, ta, tb, ty, tw, va, vb, vy, use_val, val.size)
         best_loss, best_state, best_epoch, history = math.inf, None, 0, []
         epoch = 0
         with _one_thread():
@@ -418,6 +459,44 @@ class RankNetTrainer:
             module.load_state_dict(best_state)
         module.eval()
         return TrainingReport(int(epoch), int(best_epoch), float(best_loss), "validation" if use_val else "training", int(val.size), tuple(history))
+
+    def _train_per_member(self, module, xt, shift, opt, ta, tb, ty, tw, va, vb, vy, use_val, n_val) -> TrainingReport:
+        members = module.members
+        best_loss = torch.full((members,), math.inf, dtype=torch.float64)
+        best_epoch = torch.zeros(members, dtype=torch.int64)
+        stopped = torch.zeros(members, dtype=torch.bool)
+        best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        history, epoch = [], 0
+        with _one_thread():
+            for epoch in range(1, self.max_epochs + 1):
+                opt.zero_grad()
+                losses = self.loss.per_member(module(xt) + shift, ta, tb, ty, tw)
+                losses.sum().backward()
+                opt.step()
+                if use_val:
+                    with torch.no_grad():
+                        monitored = self.loss.per_member(module(xt) + shift, va, vb, vy, None)
+                else:
+                    monitored = losses.detach()
+                history.append(float(monitored.mean()))
+                improved = (monitored < best_loss - self.tolerance) & ~stopped
+                if improved.any():
+                    best_loss = torch.where(improved, monitored, best_loss)
+                    best_epoch = torch.where(improved, torch.tensor(epoch), best_epoch)
+                    _member_slices(module.state_dict(), best_state, improved)
+                stopped |= (epoch - best_epoch) >= self.patience
+                if bool(stopped.all()):
+                    break
+        module.load_state_dict(best_state)
+        module.eval()
+        return TrainingReport(
+            int(epoch), int(best_epoch.max()), float(best_loss.mean()), "validation" if use_val else "training", int(n_val), tuple(history)
+        )
+
+
+def _member_slices(state: Mapping[str, torch.Tensor], into: dict[str, torch.Tensor], members: torch.Tensor) -> None:
+    for name, value in state.items():
+        into[name][members] = value[members].detach()
 
 
 def _bradley_terry_scale(difference: np.ndarray, targets: np.ndarray, l2: float = 1e-3) -> float:
@@ -569,11 +648,7 @@ def fit_prior(
     preferences into the family's prior (warm start); ``target_prior`` is the prior mass of the
     family's target structures (0: none).
     """
-    both = pairs.normaliser
-    xb = pairs.features
-    if both.representation != "both":
-        both = FeatureNormaliser.from_context(both.metrics, context, "both", rank_grid)
-        xb = both.transform(pairs.values)
+    both, xb = _both_features(pairs, context, rank_grid)
     ia, ib, y = pairs.a, pairs.b, pairs.targets
     posterior = MetricFamilyPosterior(seed=seed, population=population, family_prior=(1.0, 1.0, 1.0, float(target_prior)))
     posterior = posterior.fit_features(xb[ia], xb[ib], y, both)
@@ -581,6 +656,133 @@ def fit_prior(
     decided = y != 0.5
     agree = float(np.mean(np.sign(utility[ia] - utility[ib])[decided] == np.sign(y[decided] - 0.5))) if decided.any() else 1.0
     return PriorFit(posterior, utility, agree)
+
+
+def _both_features(pairs: JudgedPairs, context: ScoringContext, rank_grid: int) -> tuple[FeatureNormaliser, np.ndarray]:
+    """The judged architectures' features in the posterior's representation (``"both"``)."""
+    if pairs.normaliser.representation == "both":
+        return pairs.normaliser, pairs.features
+    both = FeatureNormaliser.from_context(pairs.normaliser.metrics, context, "both", rank_grid)
+    return both, both.transform(pairs.values)
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Held-out log-likelihood of the judgments under the prior alone and under prior + network.
+
+    Attributes:
+        prior: mean log-likelihood per held-out judgment of the metric-family posterior (its
+            posterior predictive, lapse included) fitted on the other folds.
+        network: the same for the network (with that fold's prior as its input, or residual base),
+            trained on the other folds; its probabilities get the posterior's lapse too, so both
+            models pay the same for a careless answer.
+        folds: how many folds.
+        standard_error: the standard error of the mean per-judgment difference (network - prior).
+        module: the network fitted on all the judgments, trained in the same batch as the folds'
+            (when :func:`cross_validate` was given ``final_inputs``), else ``None``.
+        training: the batch's :class:`TrainingReport`.
+        prior_probability, network_probability: each judgment's held-out ``P(a preferred)`` under
+            the two models (from the models fitted without its fold).
+    """
+
+    prior: float
+    network: float
+    folds: int
+    standard_error: float = 0.0
+    prior_probability: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
+    network_probability: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
+    module: RankNetModule | None = field(default=None, repr=False, compare=False)
+    training: TrainingReport | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def prefers_prior(self) -> bool:
+        """The likelihood rule, with the one-standard-error rule of cross-validation: the prior (the
+        simpler model) is kept unless the network predicts held-out judgments better by more than
+        one standard error of the difference."""
+        return self.network - self.prior <= self.standard_error
+
+
+def cross_validate(
+    pairs: JudgedPairs, context: ScoringContext, config: RankNetConfig, population: Any = None, trainer: Any = None,
+    monotone: bool = True, final_inputs: np.ndarray | None = None, final_offset: np.ndarray | None = None,
+) -> CrossValidation:
+    """Cross-validate the prior against prior + network on the judgments (``acceptance="likelihood"``).
+
+    The pairs are split into ``min(config.cv_folds, len(pairs))`` folds drawn from ``config.seed``.
+    For each fold the metric-family posterior is fitted on the other folds and predicts the fold's
+    judgments; the networks of all folds are trained at once, as the members of one batch (member
+    ``j`` sees the other folds' pairs and, as its prior input, the posterior fitted without fold
+    ``j``), by ``trainer`` when it is a :class:`RankNetTrainer` (else the config's). With
+    ``final_inputs`` (the full model's inputs, ``(archs, inputs)``; ``final_offset`` its residual
+    base), the ``config.ensemble`` members of the model on all judgments (Poisson bootstrap weights
+    when ``config.bootstrap``) train in the same batch, so that deciding costs about one training.
+    """
+    cfg = config
+    n = len(pairs)
+    if n < 2:
+        raise PreferenceDataError(f"cross-validation needs at least 2 judgments, got {n}")
+    both, xb = _both_features(pairs, context, cfg.rank_grid)
+    ia, ib, y = pairs.a, pairs.b, pairs.targets
+    k = min(cfg.cv_folds, n)
+    fold = np.empty(n, dtype=np.int64)
+    fold[np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x4356])).permutation(n)] = np.arange(n) % k
+    p_prior = np.empty(n)
+    util = np.empty((k, len(pairs.archs)))
+    scales = np.ones(k)
+    lapse = 0.0
+    for j in range(k):
+        tr, te = fold != j, fold == j
+        post = MetricFamilyPosterior(seed=cfg.seed, population=population, family_prior=(1.0, 1.0, 1.0, float(cfg.target_prior)))
+        post = post.fit_features(xb[ia[tr]], xb[ib[tr]], y[tr], both)
+        p_prior[te] = post.predictive_probability(xb[ia[te]], xb[ib[te]])
+        util[j] = post.mean_utility(xb)
+        lapse = post.config.lapse
+        if cfg.prior_use == "residual":
+            scales[j] = _bradley_terry_scale(util[j][ia[tr]] - util[j][ib[tr]], y[tr])
+    x = pairs.features
+    if cfg.prior_use == "input":
+        x = np.concatenate([np.broadcast_to(x, (k, *x.shape)), util[:, :, None]], axis=2)
+        offset = None
+    else:
+        x = np.broadcast_to(x, (k, *x.shape))
+        offset = scales[:, None] * util
+    mask = (fold[None, :] != np.arange(k)[:, None]).astype(np.float64)
+    weights = mask * n / mask.sum(axis=1, keepdims=True)
+    members = k
+    if final_inputs is not None:
+        e = cfg.ensemble
+        x = np.concatenate([x, np.broadcast_to(final_inputs, (e, *final_inputs.shape))], axis=0)
+        if offset is not None:
+            offset = np.concatenate([offset, np.broadcast_to(final_offset, (e, offset.shape[1]))], axis=0)
+        boot = np.ones((e, n))
+        if cfg.bootstrap and e > 1:
+            boot = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0xB007])).poisson(1.0, size=(e, n)).astype(np.float64)
+        weights = np.concatenate([weights, boot], axis=0)
+        members = k + e
+    x = np.ascontiguousarray(x)
+    module = RankNetModule(x.shape[-1], cfg.hidden, members, monotone, torch.Generator().manual_seed(cfg.seed))
+    trainer = trainer if isinstance(trainer, RankNetTrainer) else RankNetTrainer.from_config(cfg)
+    report = trainer.train(module, x, ia, ib, y, cfg.seed, **({} if offset is None else {"offset": offset}), weights=weights, per_member=True)
+    with torch.no_grad():
+        scores = module(torch.from_numpy(x)).numpy()[:k]
+    if offset is not None:
+        scores = scores + offset[:k]
+    p_net = preference_probability(scores[fold, ia], scores[fold, ib])
+    p_net = lapse / 2 + (1.0 - lapse) * p_net
+
+    def loglik(p: np.ndarray) -> np.ndarray:
+        p = np.clip(p, 1e-12, 1.0 - 1e-12)
+        return y * np.log(p) + (1.0 - y) * np.log1p(-p)
+
+    ll_prior, ll_net = loglik(p_prior), loglik(p_net)
+    se = float(np.std(ll_net - ll_prior, ddof=1) / np.sqrt(n))
+
+    final = None
+    if final_inputs is not None:
+        final = RankNetModule(final_inputs.shape[1], cfg.hidden, cfg.ensemble, monotone)
+        final.load_state_dict({name: value[k:].clone() for name, value in module.state_dict().items()})
+        final.eval()
+    return CrossValidation(float(ll_prior.mean()), float(ll_net.mean()), int(k), se, p_prior, p_net, final, report)
 
 
 # --- the reward model -----------------------------------------------------------------------------
@@ -631,6 +833,8 @@ class RankNetRewardModel:
         self.monotone: bool = self.config.monotone is not False
         #: Judged pairs that prefer an architecture dominated on every feature (``"auto"`` only).
         self.violations: int | None = None
+        #: The held-out comparison of the last fit (``acceptance="likelihood"``, when it was needed).
+        self.cross_validation: CrossValidation | None = None
 
     @property
     def is_fitted(self) -> bool:
@@ -677,35 +881,64 @@ class RankNetRewardModel:
         pairs = JudgedPairs.build(a, b, targets, context, cfg)
         inputs, prior = pairs.features, None
         self.monotone, self.violations = cfg.monotone is not False, None
+        self.cross_validation = None
         if cfg.monotone == "auto":
             self.violations, dominated = dominance_violations(pairs)
             self.monotone = not (self.violations >= MIN_VIOLATIONS and self.violations >= MIN_VIOLATION_SHARE * dominated)
         if cfg.prior is not None:
             prior = fit_prior(pairs, context, cfg.rank_grid, cfg.seed, self.population, cfg.target_prior)
-            if self.monotone and prior.explains(cfg.prior_tolerance):
+            if cfg.prior_use == "input":
+                net_inputs, net_offset = np.concatenate([inputs, prior.utility[:, None]], axis=1), None
+            else:
+                net_inputs, net_offset = inputs, _bradley_terry_scale(prior.utility[pairs.a] - prior.utility[pairs.b], pairs.targets) * prior.utility
+            if self.monotone and self._accepts(prior, pairs, context, net_inputs, net_offset):
                 self.module, self.normaliser, self.posterior, self.training = None, pairs.normaliser, prior.posterior, None
-                self.metadata = self._metadata(context, judges, n=len(pairs), start=start, prior_agreement=prior.agreement)
+                self.metadata = self._metadata(context, judges, n=len(pairs), start=start, prior_agreement=prior.agreement, **self._cv_metadata())
                 logger.debug("RankNet: the metric-family prior explains %d comparisons (%.0f%% ordered); network not trained", len(pairs), 100 * prior.agreement)
                 return self
             if cfg.prior_use == "input":
-                inputs = np.concatenate([inputs, prior.utility[:, None]], axis=1)
+                inputs = net_inputs
 
-        module = RankNetModule(inputs.shape[1], cfg.hidden, cfg.ensemble, self.monotone, torch.Generator().manual_seed(cfg.seed))
         offset = None
         self.prior_scale = None
         if prior is not None and cfg.prior_use == "residual":
             self.prior_scale = _bradley_terry_scale(prior.utility[pairs.a] - prior.utility[pairs.b], pairs.targets)
             offset = self.prior_scale * prior.utility
-        report = self.trainer.train(module, inputs, pairs.a, pairs.b, pairs.targets, cfg.seed, **({} if offset is None else {"offset": offset}))
+        cv = self.cross_validation
+        if cv is not None and cv.module is not None:  # the likelihood rule trained it with the folds' networks
+            module, report = cv.module, cv.training
+        else:
+            module = RankNetModule(inputs.shape[1], cfg.hidden, cfg.ensemble, self.monotone, torch.Generator().manual_seed(cfg.seed))
+            report = self.trainer.train(module, inputs, pairs.a, pairs.b, pairs.targets, cfg.seed, **({} if offset is None else {"offset": offset}))
         self.module, self.normaliser, self.training = module, pairs.normaliser, report
         self.posterior = None if prior is None else prior.posterior
         self.metadata = self._metadata(
             context, judges, n=len(pairs), start=start, validation_pairs=report.validation_pairs, epochs=report.epochs,
             best_epoch=report.best_epoch, monitored_loss=report.monitored, best_loss=report.best_loss,
-            prior_agreement=None if prior is None else prior.agreement,
+            prior_agreement=None if prior is None else prior.agreement, **self._cv_metadata(),
         )
         logger.debug("RankNet fitted on %d comparisons in %d epochs (best %d, %s loss %.4f)", len(pairs), report.epochs, report.best_epoch, report.monitored, report.best_loss)
         return self
+
+    def _accepts(self, prior: PriorFit, pairs: JudgedPairs, context: ScoringContext, net_inputs: np.ndarray, net_offset: np.ndarray | None) -> bool:
+        """Whether the prior alone is the model (``config.acceptance``); sets :attr:`cross_validation`
+        (whose network on all judgments, trained in the same batch, is the model when the prior is not)."""
+        cfg = self.config
+        self.cross_validation = None
+        if cfg.acceptance == "agreement":
+            return prior.explains(cfg.prior_tolerance)
+        if prior.agreement >= 1.0 - 1e-12:
+            return True  # every decided judgment ordered as judged: no network can order them better
+        if len(pairs) < 2:
+            return prior.explains(cfg.prior_tolerance)  # nothing to hold out
+        self.cross_validation = cross_validate(
+            pairs, context, cfg, self.population, self.trainer, self.monotone, final_inputs=net_inputs, final_offset=net_offset
+        )
+        return self.cross_validation.prefers_prior
+
+    def _cv_metadata(self) -> dict[str, Any]:
+        cv = self.cross_validation
+        return {} if cv is None else {"cv_loglik_prior": cv.prior, "cv_loglik_network": cv.network, "cv_standard_error": cv.standard_error, "cv_folds": cv.folds}
 
     def _metadata(self, context: ScoringContext, judges: Sequence[str], n: int, start: float, **extra: Any) -> dict[str, Any]:
         meta = {

@@ -242,6 +242,44 @@ def test_population_prior_settings_are_checked():
         PopulationPrior([], weight=1.5)
     with pytest.raises(ValueError, match="bandwidth"):
         PopulationPrior([], bandwidth=0)
+    with pytest.raises(ValueError, match="em_steps"):
+        PopulationPrior([], em_steps=0)
+
+
+def test_em_steps_sharpen_the_population_toward_what_its_users_share(env, tmp_path):
+    """Four earlier users wanted accuracy first, one the fewest FLOPs: the mean of their summaries
+    (em_steps=1) keeps the minority's mass, EM (the default: 20 steps) moves it to what most of them hold."""
+    from reward_models.posterior import _Hypotheses
+
+    ctx = env.unwrapped.context
+    lib = PreferenceLibrary(tmp_path / "prefs.sqlite")
+    for i, w in enumerate([(0.9, 0.05, 0.05)] * 4 + [(0.0, 0.0, 1.0)]):
+        user = weighted_user(env, w, name=f"u{i}")
+        RegularizedEvolution(10, 5, seed=200 + i, personalization=Personalization(user, 12, remember=lib)).search(env, 40)
+    post = MetricFamilyPosterior.prior(ctx)
+    hyp = _Hypotheses.build(len(post.normaliser.metrics), post.config)
+    features = [m.value for m in post.normaliser.metrics]
+    mean = lib.population_prior(em_steps=1).population_distribution(hyp, features, post.config.thresholds)
+    users = lib.population_prior().user_distributions(hyp, features, post.config.thresholds)
+    assert users.shape == (5, hyp.size)
+    np.testing.assert_allclose(users.sum(axis=1), 1.0)
+    np.testing.assert_allclose(users.mean(axis=0)[: len(features)], mean[: len(features)], rtol=0.05)  # about the mean's selective masses
+    assert lib.population_prior().em_steps == 20
+    sharp = lib.population_prior().population_distribution(hyp, features, post.config.thresholds)
+    assert sharp.sum() == pytest.approx(1.0)
+    idx = np.arange(ctx.benchmark.space.size)
+    x = post.normaliser.transform(ctx.query(idx, post.required_metrics(ctx)))
+    u = hyp.utilities(x[:, : len(features)], x[:, len(features) :])  # (h, archs)
+    accurate = weighted_user(env, (0.9, 0.05, 0.05)).utilities(idx)
+    frugal = weighted_user(env, (0.0, 0.0, 1.0)).utilities(idx)
+
+    def agreement(p, truth):  # the prior's expected rank correlation with a user
+        ranks = np.argsort(np.argsort(u, axis=1), axis=1)
+        corr = np.array([np.corrcoef(r, truth)[0, 1] for r in ranks[p > 1e-4]])
+        return float(p[p > 1e-4] @ corr / p[p > 1e-4].sum())
+
+    assert agreement(sharp, accurate) > agreement(mean, accurate)
+    assert agreement(sharp, frugal) < agreement(mean, frugal)
 
 
 # --- the search ---------------------------------------------------------------------------------------
