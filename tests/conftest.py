@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -238,3 +240,18 @@ class RandomMetricsBenchmark(natsbench_gym.Benchmark):
 def random_metrics_bench() -> natsbench_gym.Benchmark:
     """A :class:`RandomMetricsBenchmark` (topology space, independent random metrics, no files)."""
     return RandomMetricsBenchmark(seed=0)
+
+
+@pytest.fixture(scope="session")
+def load_script() -> Callable:
+    """``load_script("benchmarks/bench_x.py", "bench_x")``: import a script that is not in a package."""
+    root = Path(__file__).resolve().parents[1]
+
+    def load(relpath: str, name: str):
+        spec = importlib.util.spec_from_file_location(name, root / relpath)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -3,28 +3,15 @@ their tables mean (careless users, the likelihood method, the warm start's clust
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ("test_accuracy", "latency", "params", "flops")
 
 
-def _load(relpath: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def warm():
-    return _load("benchmarks/bench_warm_start.py", "bench_warm_start")
+def warm(load_script):
+    return load_script("benchmarks/bench_warm_start.py", "bench_warm_start")
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +44,11 @@ def test_the_oracle_of_a_budget_cluster_is_its_constraints(warm, hyp):
     np.testing.assert_allclose(sorted(set(np.round(hyp.level[c], 2))), [0.55, 0.6, 0.65, 0.7, 0.75])
 
 
-def test_careless_users_and_the_likelihood_method_run(real_data, monkeypatch):
+def test_careless_users_and_the_likelihood_method_run(real_data, monkeypatch, load_script):
     import reward_models.human_preference as hp
 
     monkeypatch.setenv("NATSBENCH_DATA", str(real_data))
-    bench = _load("benchmarks/bench_personalization.py", "bench_personalization")
+    bench = load_script("benchmarks/bench_personalization.py", "bench_personalization")
     made = []
     original = hp.make_user
     monkeypatch.setattr(hp, "make_user", lambda *a, **k: made.append(k.get("noise")) or original(*a, **k))

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import csv
 import importlib
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(relpath: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +95,9 @@ def test_careless_users_are_reproducible_and_change_the_judgments(table1, real_d
     assert "reverse each decided answer with probability 0.3" in (tmp_path / "a" / "table1.md").read_text()
 
 
-def test_benchmark_script_runs_without_data(tmp_path, capsys, monkeypatch):
+def test_benchmark_script_runs_without_data(tmp_path, capsys, monkeypatch, load_script):
     monkeypatch.delenv("NATSBENCH_DATA", raising=False)
-    bench = _load("benchmarks/bench_ranknet.py", "bench_ranknet")
+    bench = load_script("benchmarks/bench_ranknet.py", "bench_ranknet")
     assert bench.main(["--comparisons", "20", "--repeats", "2"]) == 0
     out = capsys.readouterr().out
     assert "fit on 20 comparisons" in out and "score space (15625 archs)" in out
