@@ -211,6 +211,16 @@ class LibrarySession:
 
 
 # --- the population prior -----------------------------------------------------------------------------
+def _smooth_constraints(constraint: np.ndarray, levels: int) -> np.ndarray:
+    """Constraint masses (objective, constrained metric, threshold) smoothed one threshold step,
+    their total kept: a neighbouring threshold is nearly the same wish."""
+    if levels <= 2 or constraint.size % levels:
+        return constraint
+    padded = np.pad(constraint.reshape(-1, levels), ((0, 0), (1, 1)), mode="edge")
+    grid = 0.25 * padded[:, :-2] + 0.5 * padded[:, 1:-1] + 0.25 * padded[:, 2:]
+    return grid.reshape(-1) * (constraint.sum() / max(grid.sum(), 1e-300))
+
+
 class PopulationPrior:
     """What earlier users preferred, as a prior over the metric family (see the module docs).
 
@@ -283,12 +293,7 @@ class PopulationPrior:
         if usable:
             selective = np.mean([s.selective for s in usable], axis=0)
             constraint = np.mean([s.constraint for s in usable], axis=0)
-            levels = len(thresholds)
-            if levels > 2 and constraint.size % levels == 0:  # a neighbouring threshold is nearly the same wish: smooth one step
-                grid = constraint.reshape(-1, levels)
-                padded = np.pad(grid, ((0, 0), (1, 1)), mode="edge")
-                grid = 0.25 * padded[:, :-2] + 0.5 * padded[:, 1:-1] + 0.25 * padded[:, 2:]
-                constraint = grid.reshape(-1) * (constraint.sum() / max(grid.sum(), 1e-300))
+            constraint = _smooth_constraints(constraint, len(thresholds))
             pts = np.concatenate([s.points for s in usable])
             mass = np.concatenate([s.point_mass for s in usable]) / len(usable)
             # points closer than the grid step (1/80, a fifth of the kernel's bandwidth) are one point
@@ -320,12 +325,7 @@ class PopulationPrior:
         if cached is not None and cached.size == hyp.size:
             return cached
         if self.em_steps > 1:
-            out = self._em_distribution(hyp, tuple(features), tuple(float(q) for q in thresholds))
-            if out is not None and key is not None:
-                if len(self._cache) > 8:
-                    self._cache.clear()
-                self._cache[key] = out
-            return out
+            return self._store(key, self._em_distribution(hyp, tuple(features), tuple(float(q) for q in thresholds)))
         group = self._group(tuple(features), tuple(float(q) for q in thresholds))
         if group is None:
             return None
@@ -349,7 +349,11 @@ class PopulationPrior:
         if total <= 0:
             return None
         out /= total
-        if key is not None:
+        return self._store(key, out)
+
+    def _store(self, key: Any, out: np.ndarray | None) -> np.ndarray | None:
+        """Cache ``out`` under ``key`` (a few entries: one per model config in use) and return it."""
+        if out is not None and key is not None:
             if len(self._cache) > 8:
                 self._cache.clear()
             self._cache[key] = out
@@ -365,7 +369,6 @@ class PopulationPrior:
             return None
         f = len(features)
         h_lin, h_con = hyp.weights.shape[0], hyp.objective.size
-        levels = len(thresholds)
         out = np.zeros((len(usable), hyp.size))
         draws = hyp.weights[f:h_lin]
         pts = np.concatenate([s.points for s in usable])
@@ -381,11 +384,7 @@ class PopulationPrior:
             density = np.zeros((len(usable), draws.shape[0]))
         for u, s in enumerate(usable):
             out[u, :f] = s.selective
-            constraint = s.constraint
-            if levels > 2 and constraint.size % levels == 0:
-                grid = np.pad(constraint.reshape(-1, levels), ((0, 0), (1, 1)), mode="edge")
-                smooth = (0.25 * grid[:, :-2] + 0.5 * grid[:, 1:-1] + 0.25 * grid[:, 2:]).reshape(-1)
-                constraint = smooth * (constraint.sum() / max(smooth.sum(), 1e-300))
+            constraint = _smooth_constraints(s.constraint, len(thresholds))
             if constraint.size == h_con:
                 out[u, h_lin : h_lin + h_con] = constraint
             if s.target.size and s.target.size == hyp.size - h_lin - h_con:

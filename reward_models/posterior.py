@@ -372,12 +372,7 @@ class MetricFamilyPosterior:
         hyp = self._require_hypotheses()
         if y.size == 0:
             return np.zeros(hyp.size)
-        f = xa.shape[1] // 2
-        ua, ub = hyp.utilities(xa[:, :f], xa[:, f:]), hyp.utilities(xb[:, :f], xb[:, f:])  # (h, pairs)
-        eps = self.config.lapse
-        # the one Bradley-Terry function of reward_models, mixed with the lapse
-        pa = eps / 2 + (1.0 - eps) * preference_probability(ua, ub, self.config.temperature)
-        pa = np.clip(pa, 1e-300, 1.0 - 1e-16)  # only reachable with lapse = 0
+        pa = np.clip(self._pair_probabilities(hyp, xa, xb), 1e-300, 1.0 - 1e-16)  # only reachable with lapse = 0
         return np.log(pa) @ y + np.log1p(-pa) @ (1.0 - y)
 
     def log_evidence(self, xa: np.ndarray, xb: np.ndarray, y: np.ndarray) -> float:
@@ -397,10 +392,15 @@ class MetricFamilyPosterior:
         with the lapse, averaged under the whole posterior (not only the decision's structure)."""
         hyp = self._require_hypotheses()
         xa, xb = np.asarray(xa, dtype=np.float64), np.asarray(xb, dtype=np.float64)
+        return self.posterior @ self._pair_probabilities(hyp, xa, xb)
+
+    def _pair_probabilities(self, hyp: _Hypotheses, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
+        """``P(a preferred)`` of each pair under each hypothesis, ``(h, pairs)``: the one
+        Bradley-Terry function of reward_models, mixed with the lapse."""
         f = xa.shape[1] // 2
         ua, ub = hyp.utilities(xa[:, :f], xa[:, f:]), hyp.utilities(xb[:, :f], xb[:, f:])
         eps = self.config.lapse
-        return self.posterior @ (eps / 2 + (1.0 - eps) * preference_probability(ua, ub, self.config.temperature))
+        return eps / 2 + (1.0 - eps) * preference_probability(ua, ub, self.config.temperature)
 
     def _require_hypotheses(self) -> _Hypotheses:
         if self._hyp is None:

@@ -879,7 +879,8 @@ class RankNetRewardModel:
         start = time.perf_counter()
         cfg = self.config
         pairs = JudgedPairs.build(a, b, targets, context, cfg)
-        inputs, prior = pairs.features, None
+        inputs, prior, offset = pairs.features, None, None
+        self.prior_scale = None
         self.monotone, self.violations = cfg.monotone is not False, None
         self.cross_validation = None
         if cfg.monotone == "auto":
@@ -887,23 +888,18 @@ class RankNetRewardModel:
             self.monotone = not (self.violations >= MIN_VIOLATIONS and self.violations >= MIN_VIOLATION_SHARE * dominated)
         if cfg.prior is not None:
             prior = fit_prior(pairs, context, cfg.rank_grid, cfg.seed, self.population, cfg.target_prior)
-            if cfg.prior_use == "input":
-                net_inputs, net_offset = np.concatenate([inputs, prior.utility[:, None]], axis=1), None
+            if cfg.prior_use == "residual":
+                self.prior_scale = _bradley_terry_scale(prior.utility[pairs.a] - prior.utility[pairs.b], pairs.targets)
+                offset = self.prior_scale * prior.utility
             else:
-                net_inputs, net_offset = inputs, _bradley_terry_scale(prior.utility[pairs.a] - prior.utility[pairs.b], pairs.targets) * prior.utility
-            if self.monotone and self._accepts(prior, pairs, context, net_inputs, net_offset):
+                inputs = np.concatenate([inputs, prior.utility[:, None]], axis=1)
+            if self.monotone and self._accepts(prior, pairs, context, inputs, offset):
                 self.module, self.normaliser, self.posterior, self.training = None, pairs.normaliser, prior.posterior, None
+                self.prior_scale = None
                 self.metadata = self._metadata(context, judges, n=len(pairs), start=start, prior_agreement=prior.agreement, **self._cv_metadata())
                 logger.debug("RankNet: the metric-family prior explains %d comparisons (%.0f%% ordered); network not trained", len(pairs), 100 * prior.agreement)
                 return self
-            if cfg.prior_use == "input":
-                inputs = net_inputs
 
-        offset = None
-        self.prior_scale = None
-        if prior is not None and cfg.prior_use == "residual":
-            self.prior_scale = _bradley_terry_scale(prior.utility[pairs.a] - prior.utility[pairs.b], pairs.targets)
-            offset = self.prior_scale * prior.utility
         cv = self.cross_validation
         if cv is not None and cv.module is not None:  # the likelihood rule trained it with the folds' networks
             module, report = cv.module, cv.training
