@@ -59,6 +59,7 @@ __all__ = [
     "choose_pairs",
     "fit_model",
     "INTERACTIVE_TARGET_PRIOR",
+    "RECOMMEND_RULES",
 ]
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,10 @@ logger = logging.getLogger(__name__)
 #: selective, weighted and constraint families (docs/personalization.md, "A sweet spot in the
 #: family"). The one-shot protocol keeps the paper's family (0).
 INTERACTIVE_TARGET_PRIOR = 0.25
+
+#: ``Personalization(recommend=...)``: the best candidate under the final model, or the best one
+#: the judge has seen in a pair.
+RECOMMEND_RULES = ("model", "judged")
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,12 @@ class Personalization:
             and follows the one the judgments fit best
             (:class:`~reward_models.devices.DeviceChoiceModel`: the env's device unless another
             explains the judgments at least 3 times better). ``None`` (default): the env's device only.
+        recommend: how the interactive loop picks its recommendation after the final round:
+            ``"model"`` (default): the best candidate under the final model; ``"judged"``: the best
+            candidate under the final model among those the judge has seen in a pair, when the
+            final refit put an architecture never judged first (the final round asks about the
+            best few under the model before it; a refit that moves the top to an unseen one is the
+            model changing its mind without evidence about that architecture).
         model_options: settings of the default model, as :class:`reward_models.RankNetConfig` fields
             over the schedule's defaults (e.g. ``{"acceptance": "likelihood"}``: the prior is accepted
             by its cross-validated likelihood rather than the 90 %-agreement rule). Not with
@@ -221,6 +232,7 @@ class Personalization:
     remember_label: str | None = None
     devices: Sequence[str] | str | None = None
     model_options: Mapping[str, Any] | None = None
+    recommend: str = "model"
     rounds: RoundSchedule = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -240,6 +252,8 @@ class Personalization:
         if self.stop_when_sure is not None and not 0.5 <= self.stop_when_sure <= 1.0:
             raise AgentConfigError(f"stop_when_sure must be a probability in [0.5, 1] or None, got {self.stop_when_sure!r}")
         self.rounds = RoundSchedule.parse(self.schedule)
+        if self.recommend not in RECOMMEND_RULES:
+            raise AgentConfigError(f"recommend must be one of {', '.join(map(repr, RECOMMEND_RULES))}, got {self.recommend!r}")
         if self.model_options is not None:
             if not isinstance(self.model_options, Mapping) or not all(isinstance(k, str) for k in self.model_options):
                 raise AgentConfigError(f"model_options must be a mapping of RankNetConfig field names to values, got {self.model_options!r}")
@@ -518,12 +532,16 @@ class PersonalizedSearch:
 
         The candidates' scores are permuted, never changed: repeatedly the highest-scoring candidate
         that no remaining candidate beat takes the highest remaining score (with a cycle of wins --
-        an inconsistent judge -- the highest-scoring one is taken).
+        an inconsistent judge -- the highest-scoring one is taken). With ``recommend="judged"``, the
+        best-scoring architecture the judge has seen in a pair then moves to the first place (those
+        above it move down one place each).
         """
         top = self._top_candidates()
         beaten: dict[int, set[int]] = {ev.index: set() for ev in top}
+        seen: set[int] = set()
         for c in self.comparisons:
             a, b, target = c.arch_a.index, c.arch_b.index, c.outcome.target
+            seen.update((a, b))
             if a in beaten and b in beaten and target != 0.5:
                 winner, loser = (a, b) if target > 0.5 else (b, a)
                 beaten[loser].add(winner)
@@ -539,6 +557,22 @@ class PersonalizedSearch:
         if any(new[i] != score[i] for i in new):
             logger.debug("the final order of the candidates follows the direct judgments: %s", new)
             self._rescored = [new.get(ev.index, s) for ev, s in zip(self.history, self._rescored, strict=True)]
+        if self.personalization.recommend == "judged" and seen:
+            self._recommend_judged(seen)
+
+    def _recommend_judged(self, seen: set[int]) -> None:
+        """Move the best-scoring architecture the judge has seen to the first place (``recommend="judged"``)."""
+        score: dict[int, float] = {}
+        for ev, s in zip(self.history, self._rescored, strict=True):
+            score.setdefault(ev.index, s)
+        order = sorted(score, key=lambda i: -score[i])  # stable: history order on ties
+        k = next((n for n, i in enumerate(order) if i in seen), 0)
+        if k == 0:
+            return
+        values = [score[i] for i in order[: k + 1]]
+        new = dict(zip([order[k], *order[:k]], values, strict=True))
+        logger.debug("the recommendation is the best architecture the judge has seen (%d), not %d", order[k], order[0])
+        self._rescored = [new.get(ev.index, s) for ev, s in zip(self.history, self._rescored, strict=True)]
 
     def _progress(self) -> float:
         """The share of the budget spent (the larger of evaluations and simulated time)."""

@@ -15,6 +15,11 @@ and the recommendation (``result.best``) is placed in the user's own utility ove
 * ``random`` -- the best of 100 distinct random architectures under the true utility;
 * ``devices`` (only when named in ``--methods``) -- ``interactive`` with ``devices="all"``: the model
   reads the latency of all 27 devices and follows the one the judgments fit best.
+* ``own-device`` (only when named; users whose utility reads a device's latency, others are skipped)
+  -- ``interactive`` with the user's device(s) stated: one device becomes the env's latency device
+  (``gym.make(..., device=...)``), several are named as ``devices=[...]``.
+* ``judged`` (only when named) -- ``interactive`` with ``recommend="judged"``: the recommendation is
+  the best candidate under the final model among those the judge has seen in a pair.
 * ``likelihood`` (only when named) -- ``interactive`` with ``model_options={"acceptance": "likelihood"}``:
   the prior is accepted by its cross-validated likelihood against the network's, not by agreement.
 
@@ -52,7 +57,7 @@ import numpy as np
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 METHODS = ("interactive", "one-shot", "botorch", "ceiling", "random")
 #: Methods that are run when named in ``--methods`` but not by default.
-EXTRA_METHODS = ("devices", "likelihood")
+EXTRA_METHODS = ("devices", "own-device", "judged", "likelihood")
 _ENVS: dict = {}
 
 
@@ -63,14 +68,15 @@ def _users() -> dict[str, tuple[str, ...]]:
     return {"paper": PAPER_METRICS, "extra": EXTRA_USERS, "new": OUT_OF_FAMILY_USERS}
 
 
-def _env(dataset: str):
-    if dataset not in _ENVS:
+def _env(dataset: str, device: str | None = None):
+    key = (dataset, device)
+    if key not in _ENVS:
         import gymnasium as gym
 
         from natsbench_gym import ENV_IDS
 
-        _ENVS[dataset] = gym.make(ENV_IDS["topology"], dataset=dataset)
-    return _ENVS[dataset]
+        _ENVS[key] = gym.make(ENV_IDS["topology"], dataset=dataset, **({"device": device} if device else {}))
+    return _ENVS[key]
 
 
 def _percentile(u: np.ndarray, i: int) -> float:
@@ -105,22 +111,30 @@ def run_one(
         }
 
     for method in methods:
-        if method in ("interactive", "one-shot", "botorch", "devices", "likelihood"):
+        if method in ("interactive", "one-shot", "botorch", "devices", "own-device", "judged", "likelihood"):
+            own = tuple(getattr(user, "devices", ()) or ())
+            if method == "own-device" and not own:
+                continue  # the user reads the env's device: the same as interactive
+            search_env = _env(dataset, own[0]) if method == "own-device" and len(own) == 1 else env
             for n in judgments if method != "botorch" or peer_judgments is None else peer_judgments:
                 kwargs = {}
-                if method == "one-shot":
+                if method == "own-device" and len(own) > 1:
+                    kwargs = {"devices": list(own)}
+                elif method == "one-shot":
                     kwargs = {"schedule": "one-shot"}
                 elif method == "devices":
                     kwargs = {"devices": "all"}  # the model reads all 27 devices and learns which one
                 elif method == "likelihood":
                     kwargs = {"model_options": {"acceptance": "likelihood"}}
+                elif method == "judged":
+                    kwargs = {"recommend": "judged"}
                 elif method == "botorch":
                     from reward_models.pairwise_gp import BoTorchEUBOSelector, PairwiseGPRewardModel
 
                     kwargs = {"make_reward_model": lambda s: PairwiseGPRewardModel(seed=s % 2**31), "pair_selector": BoTorchEUBOSelector()}
                 start = time.perf_counter()
                 agent = RegularizedEvolution(10, 5, seed=seed, personalization=Personalization(user, n, **kwargs))
-                result = agent.search(env, evaluations)
+                result = agent.search(search_env, evaluations)
                 rounds = result.info.get("rounds") or []
                 rows.append(row(
                     method, n, result.best.index, [ev.index for ev in result.history], time.perf_counter() - start,
@@ -244,7 +258,7 @@ def summarise(rows: list[dict], judgments: tuple[int, ...], datasets: tuple[str,
     seeds = len({r["seed"] for r in rows})
     out.append(f"Mean percentile of the recommendation in the user's own utility over the whole topology space "
                f"({seeds} seeds, regularized evolution, 100 evaluations).\n")
-    for method in [x for x in ("interactive", "one-shot", "botorch", "devices", "likelihood") if x in methods]:
+    for method in [x for x in ("interactive", "one-shot", "botorch", "devices", "own-device", "judged", "likelihood") if x in methods]:
         out.append(f"### {method}\n")
         head = "| user | " + " | ".join(f"{ds} N={n}" for ds in datasets for n in judgments) + " |"
         out += [head, "|" + "---|" * (1 + len(datasets) * len(judgments))]
@@ -322,7 +336,7 @@ def summarise(rows: list[dict], judgments: tuple[int, ...], datasets: tuple[str,
         if rs:
             share = np.mean([str(r["is_best_evaluated"]) == "True" for r in rs])
             lines.append(f"- recommendation = best evaluated architecture at {n} judgments (interactive): {100 * share:.1f} % of {len(rs)} runs")
-    for method in ("interactive", "botorch", "devices", "likelihood"):
+    for method in ("interactive", "botorch", "devices", "own-device", "judged", "likelihood"):
         rs = [float(r["max_round_seconds"]) for r in rows if r["method"] == method]
         if rs:
             lines.append(f"- slowest round's refit + next-pair choice ({method}): median {np.median(rs):.3f} s, max {max(rs):.3f} s")

@@ -6,7 +6,12 @@ Prints the median (and min/max) of several runs of
   100 random architectures -- the largest fit of the Table I reproduction -- with the default
   metric-family prior (which explains these judgments, so no network is trained) and without it;
 * ``score space``: :meth:`RankNetRewardModel.score_many` on all 15,625 topology architectures (the
-  metrics already queried, as an env that caches them would), and the same including the query.
+  metrics already queried, as an env that caches them would), and the same including the query;
+* ``engines``: the interactive loop's model (5-member bootstrap ensemble, metric-family prior with
+  the target structures) on 10, 20 and 40 random judgments of a user outside the family
+  (``pixel3_threshold``: latency on a phone, the env reads a GPU's), so that the network is trained, with each training engine
+  (``RankNetTrainer(engine=...)``: closed-form numpy gradients, the default, or torch autograd):
+  fit time, epochs, and how often the two engines' models order 3,000 random pairs alike.
 
 Uses ``$NATSBENCH_DATA`` (or ``--data``); with no data it falls back to made-up metrics of the same
 shape, which time the same computation.
@@ -95,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--ensemble", type=int, default=1)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (tiny networks: 1 is fastest)")
+    p.add_argument("--engines", default="numpy,torch", help="training engines to compare on the loop's model ('' skips)")
+    p.add_argument("--judgments", default="10,20,40", help="judgment counts of the engine comparison")
+    p.add_argument("--user", default="pixel3_threshold", help="the engine comparison's synthetic user (one outside the family trains the network)")
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -130,7 +138,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_line(f"fit on {args.comparisons} comparisons", fit_s) + f"   [{model.metadata['epochs']} epochs]")
         print(_line(f"score space ({bench.space.size} archs)", score_s))
         print(_line("query + score space", query_score_s))
+    engines = [e for e in args.engines.split(",") if e]
+    if engines:
+        _engines(ctx, engines, [int(n) for n in args.judgments.split(",")], args.repeats, args.user)
     return 0
+
+
+def _engines(ctx, engines: list[str], judgments: list[int], repeats: int, user_name: str) -> None:
+    """Each training engine on the interactive loop's model, fitted to a user outside the family."""
+    from agents.personalization import INTERACTIVE_TARGET_PRIOR
+    from reward_models import PreferenceDataset, RandomPairSelector
+    from reward_models.human_preference import make_user
+    from reward_models.ranknet import RankNetRewardModel
+
+    user = make_user(user_name, ctx, seed=0)
+    n = ctx.benchmark.space.size
+    rng = np.random.default_rng(1)
+    held = rng.integers(0, n, size=(3000, 2))
+    print(f"-- the interactive loop's model (ensemble 5, bootstrap, target prior), user {user_name}")
+    for nj in judgments:
+        population = rng.choice(n, size=100, replace=False)
+        pairs = RandomPairSelector().select(population, nj, rng)
+        data = PreferenceDataset(user.judge_many(pairs, rng, selector=pairs.strategy))
+        scores = {}
+        for engine in engines:
+            model = RankNetRewardModel(seed=0, ensemble=5, bootstrap=True, target_prior=INTERACTIVE_TARGET_PRIOR, engine=engine)
+            fit_s = _timed(lambda model=model, data=data: model.fit(data, ctx), repeats)
+            scores[engine] = model.score_many(ctx.query(None, model.required_metrics(ctx)), ctx)
+            print(_line(f"{nj} judgments, engine {engine}", fit_s) + f"   [{model.mode}, {model.metadata['epochs']} epochs]")
+        if len(engines) > 1:
+            s0, s1 = scores[engines[0]], scores[engines[1]]
+            d0 = np.sign(s0[held[:, 0]] - s0[held[:, 1]])
+            d1 = np.sign(s1[held[:, 0]] - s1[held[:, 1]])
+            print(f"{'':<42s} {engines[0]} and {engines[1]} order {np.mean(d0 == d1):.1%} of 3,000 random pairs alike")
 
 
 if __name__ == "__main__":

@@ -58,3 +58,29 @@ def test_careless_users_and_the_likelihood_method_run(real_data, monkeypatch, lo
     assert made[-1].flip_probability == 0.3  # the user answers carelessly
     bench.run_one("weighted", "cifar10", 0, (6,), ("interactive",), 30)
     assert made[-1] is None  # and by default never
+
+
+def test_own_device_states_the_users_devices(real_data, monkeypatch, load_script):
+    """``own-device``: a one-device user searches an env that reports its device's latency, a
+    two-device user names both; a user of the env's device is skipped (it would be interactive)."""
+    import agents.personalization as ap
+
+    monkeypatch.setenv("NATSBENCH_DATA", str(real_data))
+    bench = load_script("benchmarks/bench_personalization.py", "bench_personalization")
+    seen = []
+    original = ap.Personalization.__init__
+
+    def spy(self, *a, **k):
+        seen.append(k.get("devices"))
+        original(self, *a, **k)
+
+    monkeypatch.setattr(ap.Personalization, "__init__", spy)
+    envs = []
+    make_env = bench._env
+    monkeypatch.setattr(bench, "_env", lambda ds, device=None: envs.append(device) or make_env(ds, device))
+    rows = bench.run_one("pixel3_threshold", "cifar10", 0, (4,), ("own-device",), 20)
+    assert [r["method"] for r in rows] == ["own-device"] and seen[-1] is None
+    assert envs[-1] == "pixel3" and bench._env("cifar10", "pixel3").unwrapped.context.device == "pixel3"
+    rows = bench.run_one("two_devices", "cifar10", 0, (4,), ("own-device",), 20)
+    assert [r["method"] for r in rows] == ["own-device"] and seen[-1] == ["raspi4", "samsung_a50"]
+    assert bench.run_one("weighted", "cifar10", 0, (4,), ("own-device",), 20) == []

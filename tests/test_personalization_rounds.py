@@ -164,6 +164,42 @@ def test_the_final_order_follows_the_direct_judgments(env):
             assert rank[winner] > rank[loser]
 
 
+def test_recommend_judged_keeps_the_recommendation_among_what_the_judge_has_seen(env):
+    """A final refit that puts an architecture nobody judged first: ``recommend="model"`` follows
+    it, ``recommend="judged"`` recommends the best candidate the judge has seen in a pair."""
+    from natsbench_gym.types import Metric
+
+    class Fickle:
+        """A 'model' that ranks by accuracy but puts every architecture its judgments never showed first."""
+
+        is_fitted = True
+
+        def fit(self, comparisons, context):
+            judged = sorted({i for c in comparisons for i in c.indices})
+            self.seen = set(np.round(context.query(judged, [Metric.PARAMS, Metric.VALID_ACCURACY])[Metric.VALID_ACCURACY], 9))
+            return self
+
+        def required_metrics(self, context):
+            return (Metric.VALID_ACCURACY,)
+
+        def score_many(self, metrics, context=None):
+            acc = np.asarray(metrics[Metric.VALID_ACCURACY], dtype=float)
+            unseen = np.array([round(a, 9) not in self.seen for a in acc])
+            return acc + 1000.0 * unseen
+
+    user = user_of(env, "accuracy")
+    best = {}
+    for rule in ("model", "judged"):
+        p = Personalization(user, num_comparisons=6, make_reward_model=lambda seed: Fickle(), recommend=rule)
+        result = RegularizedEvolution(8, 4, seed=0, personalization=p).search(env, 40)
+        seen = {i for c in result.info["comparisons"] for i in c.indices}
+        best[rule] = (result.best.index, result.best.index in seen)
+    assert best["model"][1] is False  # the final refit's unseen favourite
+    assert best["judged"][1] is True and best["judged"][0] != best["model"][0]
+    with pytest.raises(AgentConfigError, match="recommend must be one of 'model', 'judged'"):
+        Personalization(user, recommend="seen")
+
+
 # --- pairs that decide the recommendation ------------------------------------------------------------
 class Draws:
     """A model with fixed posterior draws over official indices 0..n-1."""

@@ -277,12 +277,13 @@ PINNED_FITS = {
 
 @pytest.mark.parametrize("case", sorted(PINNED_FITS))
 def test_fits_reproduce_the_pinned_scores(ctx, linear_user, case):
+    """The torch engine (autograd) reproduces the pinned fits bit for bit."""
     overrides, preference, n, (mode, epochs, best_epoch, best_loss, scores) = PINNED_FITS[case]
     preference = {"peak": _peak_user(ctx), "linear": linear_user}.get(preference, preference)
     rng = np.random.default_rng(0)
     pairs = RandomPairSelector().select(range(300), n, rng)
     data = PreferenceDataset(SyntheticUser(preference, ctx).judge_many(pairs, rng, selector=pairs.strategy))
-    model = RankNetRewardModel(**overrides).fit(data, ctx)
+    model = RankNetRewardModel(**overrides, engine="torch").fit(data, ctx)
     got = model.score_many(ctx.query([1000, 1500, 2000, 2500, 2999], model.required_metrics(ctx)), ctx)
     meta = model.metadata
     assert (model.mode, meta["epochs"], meta["best_epoch"]) == (mode, epochs, best_epoch)
@@ -292,6 +293,24 @@ def test_fits_reproduce_the_pinned_scores(ctx, linear_user, case):
         assert meta["best_loss"] is None
     else:
         assert meta["best_loss"] == pytest.approx(best_loss, rel=1e-9)
+
+
+@pytest.mark.parametrize("case", sorted(PINNED_FITS))
+def test_numpy_engine_matches_the_pinned_fits(ctx, linear_user, case):
+    """The default engine (closed-form numpy gradients) runs the same algorithm: on these fits the
+    same steps and stopping epoch, scores equal to rounding (measured: at most 8e-9 apart)."""
+    overrides, preference, n, (mode, epochs, best_epoch, best_loss, scores) = PINNED_FITS[case]
+    preference = {"peak": _peak_user(ctx), "linear": linear_user}.get(preference, preference)
+    rng = np.random.default_rng(0)
+    pairs = RandomPairSelector().select(range(300), n, rng)
+    data = PreferenceDataset(SyntheticUser(preference, ctx).judge_many(pairs, rng, selector=pairs.strategy))
+    model = RankNetRewardModel(**overrides).fit(data, ctx)
+    got = model.score_many(ctx.query([1000, 1500, 2000, 2500, 2999], model.required_metrics(ctx)), ctx)
+    meta = model.metadata
+    assert (model.mode, meta["epochs"], meta["best_epoch"]) == (mode, epochs, best_epoch)
+    np.testing.assert_allclose(got, scores, rtol=1e-6, atol=1e-9)
+    if best_loss is not None:
+        assert meta["best_loss"] == pytest.approx(best_loss, rel=1e-6)
 
 
 # --- the fit's parts, each on its own ----------------------------------------------------------------
@@ -347,6 +366,58 @@ def test_the_trainer_splits_stops_early_and_keeps_the_best_step():
         RankNetTrainer(patience=0)
     with pytest.raises(ValueError, match="learning_rate must be > 0"):
         RankNetTrainer(learning_rate=-1.0)
+
+
+@pytest.mark.parametrize("monotone", [True, False])
+@pytest.mark.parametrize("hidden", [0, 4])
+@pytest.mark.parametrize("form", ["plain", "per-member inputs", "offset", "weights", "validation", "custom weights per member"])
+def test_numpy_engine_takes_the_autograd_steps(form, hidden, monotone):
+    """Each step of the numpy engine (closed-form gradient, Adam) is the torch engine's step: a
+    wrong sign, a missing |w| chain factor or weight decay in the gradient fails here."""
+    from reward_models.ranknet import RankNetTrainer
+
+    rng = np.random.default_rng(7)
+    members, rows = 3, 12
+    x = rng.normal(size=(members, rows, 3) if form == "per-member inputs" else (rows, 3))
+    a, b = rng.integers(0, rows, 40), rng.integers(0, rows, 40)
+    y = rng.choice([0.0, 0.5, 1.0], size=40)
+    kwargs = {}
+    if form == "offset":
+        kwargs["offset"] = rng.normal(size=rows)
+    if form in ("weights", "custom weights per member"):
+        kwargs["weights"] = rng.integers(0, 3, size=(members, 40)).astype(np.float64)
+        kwargs["per_member"] = form != "weights"
+    settings = dict(max_epochs=6, bootstrap=True, weight_decay=0.01, hidden_weight_decay=0.05, learning_rate=0.05)
+    if form == "validation":
+        settings["min_validation_pairs"] = 5
+    out = {}
+    for engine in ("torch", "numpy"):
+        module = RankNetModule(3, hidden, members, monotone, torch.Generator().manual_seed(3))
+        report = RankNetTrainer(**settings, engine=engine).train(module, x, a, b, y, seed=1, **kwargs)
+        out[engine] = (report, {k: v.detach().numpy().copy() for k, v in module.state_dict().items()})
+    (rt, wt), (rn, wn) = out["torch"], out["numpy"]
+    assert (rn.epochs, rn.best_epoch, rn.monitored, rn.validation_pairs) == (rt.epochs, rt.best_epoch, rt.monitored, rt.validation_pairs)
+    np.testing.assert_allclose(rn.history, rt.history, rtol=1e-10)
+    for name in wt:
+        np.testing.assert_allclose(wn[name], wt[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_engine_settings_are_checked():
+    from natsbench_gym.errors import UnknownNameError
+    from reward_models.ranknet import PreferenceLoss, RankNetTrainer
+
+    with pytest.raises(UnknownNameError, match="training engine 'jax'"):
+        RankNetTrainer(engine="jax")
+    with pytest.raises(UnknownNameError, match="training engine"):
+        RankNetConfig(engine="tf")
+
+    class Hinge(PreferenceLoss):
+        """A loss the numpy engine has no gradient for."""
+
+    with pytest.raises(ValueError, match="engine='torch'"):
+        RankNetTrainer(loss=Hinge())
+    assert RankNetTrainer(loss=Hinge(), engine="torch").engine == "torch"
+    assert RankNetTrainer.from_config(RankNetConfig(engine="torch")).engine == "torch"
 
 
 def test_the_trainer_is_swappable(ctx, linear_user):
