@@ -97,6 +97,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="when the metric family alone is the model: agreement (default: it orders >= 90%% of your judgments) or "
                         "likelihood (it predicts held-out judgments at least as well as the network; kinder to careless clicks, "
                         "slower refits; docs/personalization.md)")
+    p.add_argument("--recommend", default="model", choices=("model", "judged"),
+                   help="the recommendation after the final round: model (default: the best under the final model) or "
+                        "judged (the best under it among the architectures you have seen in a pair; docs/personalization.md)")
     p.add_argument("--library", default=None, metavar="PATH",
                    help="the preference library of earlier sessions (default: $NATSBENCH_GYM_LIBRARY, else "
                         "$XDG_DATA_HOME/natsbench-gym/preferences.sqlite, else ~/.local/share/natsbench-gym/preferences.sqlite)")
@@ -176,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
                                           num_architectures=args.judged_architectures, stop_when_sure=args.stop_when_sure,
                                           batch_size=args.batch_size or None, warm_start=prior,
                                           remember=library if args.remember else None, devices=args.devices,
-                                          model_options={"acceptance": args.acceptance} if args.acceptance else None)
+                                          model_options={"acceptance": args.acceptance} if args.acceptance else None,
+                                          recommend=args.recommend)
         agent = RegularizedEvolution(args.population, args.sample, seed=args.seed, personalization=personalization)
         if args.human:
             judge.watch(agent)

@@ -200,6 +200,19 @@ def test_recommend_judged_keeps_the_recommendation_among_what_the_judge_has_seen
         Personalization(user, recommend="seen")
 
 
+def test_search_cli_recommend_option(tmp_path, real_data, monkeypatch):
+    import agents.personalization as ap
+    from natsbench_gym_cli.search import build_parser, main
+
+    assert build_parser().parse_args([]).recommend == "model"
+    made = []
+    original = ap.Personalization.__post_init__
+    monkeypatch.setattr(ap.Personalization, "__post_init__", lambda self: made.append(self.recommend) or original(self))
+    rc = main(["--preference", "weighted", "--recommend", "judged", "--comparisons", "6", "--evaluations", "30",
+               "--data", str(real_data), "--out", str(tmp_path / "out")])
+    assert rc == 0 and made == ["judged"]
+
+
 # --- pairs that decide the recommendation ------------------------------------------------------------
 class Draws:
     """A model with fixed posterior draws over official indices 0..n-1."""
