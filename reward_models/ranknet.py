@@ -367,7 +367,7 @@ class RankNetTrainer:
     rounding on every step (the tests check a step against autograd), and over hundreds of steps the
     rounding makes the fitted weights differ as two runs of one algorithm on two machines would.
     The numpy engine exists for speed: RankNet's tensors are tiny (tens of pairs, five members), so
-    autograd's per-operation cost dominates, and a step takes ~0.1 ms instead of ~1 ms on the 2-core
+    autograd's per-operation cost dominates, and a step takes 0.1-0.4 ms instead of 1-2 ms on the 2-core
     machine (``benchmarks/bench_ranknet.py``), which keeps an interactive round's refit
     under a second. A custom ``loss`` needs ``engine="torch"``.
 
