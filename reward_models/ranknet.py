@@ -465,8 +465,7 @@ class RankNetTrainer:
 
         if per_member:
             return self._train_per_member(module, xt, shift, opt, ta, tb, ty, tw, va, vb, vy, use_val, val.size)
-        best_loss, best_state, best_epoch, history = math.inf, None, 0, []
-        epoch = 0
+        stop, best_state, epoch = _EarlyStopping(self.tolerance, self.patience), None, 0
         with _one_thread():
             for epoch in range(1, self.max_epochs + 1):
                 opt.zero_grad()
@@ -478,24 +477,19 @@ class RankNetTrainer:
                         monitored = float(self.loss(module(xt) + shift, va, vb, vy, None)) / members
                 else:
                     monitored = float(loss.detach()) / members
-                history.append(monitored)
-                if monitored < best_loss - self.tolerance:
-                    best_loss, best_epoch = monitored, epoch
+                if stop.step(epoch, monitored):
                     best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-                elif epoch - best_epoch >= self.patience:
+                elif stop.done:
                     break
         if best_state is not None:
             module.load_state_dict(best_state)
         module.eval()
-        return TrainingReport(int(epoch), int(best_epoch), float(best_loss), "validation" if use_val else "training", int(val.size), tuple(history))
+        return stop.report(epoch, use_val, val.size)
 
     def _train_per_member(self, module, xt, shift, opt, ta, tb, ty, tw, va, vb, vy, use_val, n_val) -> TrainingReport:
-        members = module.members
-        best_loss = torch.full((members,), math.inf, dtype=torch.float64)
-        best_epoch = torch.zeros(members, dtype=torch.int64)
-        stopped = torch.zeros(members, dtype=torch.bool)
+        stop = _EarlyStopping(self.tolerance, self.patience, module.members)
         best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        history, epoch = [], 0
+        epoch = 0
         with _one_thread():
             for epoch in range(1, self.max_epochs + 1):
                 opt.zero_grad()
@@ -507,20 +501,56 @@ class RankNetTrainer:
                         monitored = self.loss.per_member(module(xt) + shift, va, vb, vy, None)
                 else:
                     monitored = losses.detach()
-                history.append(float(monitored.mean()))
-                improved = (monitored < best_loss - self.tolerance) & ~stopped
+                improved = stop.step(epoch, monitored.numpy())
                 if improved.any():
-                    best_loss = torch.where(improved, monitored, best_loss)
-                    best_epoch = torch.where(improved, torch.tensor(epoch), best_epoch)
-                    _member_slices(module.state_dict(), best_state, improved)
-                stopped |= (epoch - best_epoch) >= self.patience
-                if bool(stopped.all()):
+                    _member_slices(module.state_dict(), best_state, torch.from_numpy(improved))
+                if stop.done:
                     break
         module.load_state_dict(best_state)
         module.eval()
-        return TrainingReport(
-            int(epoch), int(best_epoch.max()), float(best_loss.mean()), "validation" if use_val else "training", int(n_val), tuple(history)
-        )
+        return stop.report(epoch, use_val, n_val)
+
+
+class _EarlyStopping:
+    """The trainer's stopping rule, shared by both engines: the monitored loss must improve by more
+    than ``tolerance`` within ``patience`` steps; for the members' summed loss (``members=None``) or
+    for each member on its own (then a stopped member's later improvements do not count)."""
+
+    def __init__(self, tolerance: float, patience: int, members: int | None = None) -> None:
+        self.tolerance, self.patience = tolerance, patience
+        self.per_member = members is not None
+        self.best_loss: Any = np.full(members, math.inf) if self.per_member else math.inf
+        self.best_epoch: Any = np.zeros(members, dtype=np.int64) if self.per_member else 0
+        self.stopped: Any = np.zeros(members, dtype=bool) if self.per_member else False
+        self.history: list[float] = []
+
+    def step(self, epoch: int, monitored: Any) -> Any:
+        """Record step ``epoch``'s monitored loss (a number, or one per member); return whether it
+        improved (per member: a boolean mask), i.e. whose weights to keep."""
+        if not self.per_member:
+            value = float(monitored)
+            self.history.append(value)
+            if value < self.best_loss - self.tolerance:
+                self.best_loss, self.best_epoch = value, epoch
+                return True
+            self.stopped = epoch - self.best_epoch >= self.patience
+            return False
+        self.history.append(float(monitored.mean()))
+        improved = (monitored < self.best_loss - self.tolerance) & ~self.stopped
+        self.best_loss = np.where(improved, monitored, self.best_loss)
+        self.best_epoch = np.where(improved, epoch, self.best_epoch)
+        self.stopped |= (epoch - self.best_epoch) >= self.patience
+        return improved
+
+    @property
+    def done(self) -> bool:
+        return bool(np.all(self.stopped))
+
+    def report(self, epoch: int, use_val: bool, validation_pairs: int) -> TrainingReport:
+        """The run's :class:`TrainingReport` (per member: the last member's best step, the members' mean best loss)."""
+        best_epoch = int(np.max(self.best_epoch))
+        best_loss = float(np.mean(self.best_loss))
+        return TrainingReport(int(epoch), best_epoch, best_loss, "validation" if use_val else "training", int(validation_pairs), tuple(self.history))
 
 
 class _NumpyTraining:
@@ -600,10 +630,8 @@ class _NumpyTraining:
         m1 = {k: np.zeros_like(v) for k, v in params.items()}
         m2 = {k: np.zeros_like(v) for k, v in params.items()}
         best = {k: v.copy() for k, v in params.items()}
-        best_loss = np.full(members, math.inf) if per_member else math.inf
-        best_epoch = np.zeros(members, dtype=np.int64) if per_member else 0
-        stopped = np.zeros(members, dtype=bool)
-        history, epoch = [], 0
+        stop = _EarlyStopping(tr.tolerance, tr.patience, members if per_member else None)
+        epoch = 0
         for epoch in range(1, tr.max_epochs + 1):
             s, hidden = self.scores(params)
             losses, d_pair = self.losses(s, ta, tb, ty, self.weights)
@@ -616,33 +644,19 @@ class _NumpyTraining:
                 m2[k] = b2 * m2[k] + (1.0 - b2) * g * g
                 params[k] = params[k] - (lr / c1) * m1[k] / (np.sqrt(m2[k]) / c2 + self.EPS)
             monitored = self.losses(self.scores(params)[0], va, vb, vy, None)[0] if use_val else losses
+            improved = stop.step(epoch, monitored if per_member else float(monitored.sum()) / members)
             if per_member:
-                history.append(float(monitored.mean()))
-                improved = (monitored < best_loss - tr.tolerance) & ~stopped
-                if improved.any():
-                    best_loss = np.where(improved, monitored, best_loss)
-                    best_epoch = np.where(improved, epoch, best_epoch)
-                    for k in params:
-                        best[k][improved] = params[k][improved]
-                stopped |= (epoch - best_epoch) >= tr.patience
-                if stopped.all():
-                    break
-            else:
-                value = float(monitored.sum()) / members
-                history.append(value)
-                if value < best_loss - tr.tolerance:
-                    best_loss, best_epoch = value, epoch
-                    best = {k: v.copy() for k, v in params.items()}
-                elif epoch - best_epoch >= tr.patience:
-                    break
+                for k in params:
+                    best[k][improved] = params[k][improved]
+            elif improved:
+                best = {k: v.copy() for k, v in params.items()}
+            if stop.done:
+                break
         with torch.no_grad():
             for name, p in self.module.named_parameters():
                 p.copy_(torch.from_numpy(best[name]))
         self.module.eval()
-        monitored_name = "validation" if use_val else "training"
-        if per_member:
-            return TrainingReport(int(epoch), int(best_epoch.max()), float(best_loss.mean()), monitored_name, int(val.size), tuple(history))
-        return TrainingReport(int(epoch), int(best_epoch), float(best_loss), monitored_name, int(val.size), tuple(history))
+        return stop.report(epoch, use_val, val.size)
 
 
 def _member_slices(state: Mapping[str, torch.Tensor], into: dict[str, torch.Tensor], members: torch.Tensor) -> None:
