@@ -30,6 +30,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from preference_ui.core import ElicitationSession
@@ -264,12 +265,17 @@ class ElicitationApp(App):
             self.refresh_view(self.session.state())
 
     def _tick(self) -> None:
-        """Redraw what changes by itself: a fit's elapsed time, networks becoming ready."""
-        fitting = self.session.fitting
-        if fitting or self.session.revision != self._drawn:
-            self.refresh_view(self.session.state())
-        if self.show_evidence:
-            self._draw_evidence()
+        """Redraw what changes by itself: a fit's elapsed time, networks becoming ready. A tick that
+        fires while the app closes after the search (its widgets already gone) draws nothing."""
+        try:
+            fitting = self.session.fitting
+            if fitting or self.session.revision != self._drawn:
+                self.refresh_view(self.session.state())
+            if self.show_evidence:
+                self._draw_evidence()
+        except NoMatches:
+            if self.search_outcome is None:  # not closing after the search: a real missing widget
+                raise
 
     # --- drawing -----------------------------------------------------------------------------------
     def refresh_view(self, state: dict[str, Any]) -> None:
